@@ -1,0 +1,410 @@
+"""The execution engine: lock, check, validate, handle, record, commit, signal.
+
+The engine knows nothing of HTTP requests. One execution is one database
+transaction on the host's ``db.session``; every failure rolls all of it back.
+Executions on one stub are serialized by a row lock (``SELECT ... FOR UPDATE``
+on PostgreSQL and MySQL/MariaDB; on SQLite the first statement is a write, which
+takes the database's write lock before the stub is read).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import marshmallow
+from flask import current_app
+from sqlalchemy import inspect, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from . import signals
+from .errors import (
+    ActionNotFound,
+    ActionNotInState,
+    InternalError,
+    MethodNotAllowed,
+    StubberError,
+    StubNotFound,
+    Unavailable,
+    ValidationFailed,
+)
+from .models import Models, new_stubref, normalize_stubref, utcnow
+from .tasks import TaskContext, substitute
+from .templates import CompiledAction, CompiledTemplate
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+    from .extension import StubberWebhooks
+
+logger = logging.getLogger("flask_stubber")
+
+#: SQLSTATEs and MySQL error numbers after which a transaction is simply tried again.
+_RETRYABLE = {"40001", "40P01", 1213, 1205}
+_ATTEMPTS = 3
+
+
+@dataclass
+class ActionContext:
+    """What an action handler sees besides the stub and the payload.
+
+    A handler may set :attr:`to_state` to one of :attr:`targets`.
+    """
+
+    stub: Any
+    template: CompiledTemplate
+    action: CompiledAction
+    payload: dict[str, Any]
+    source: str
+    from_state: str
+    to_state: str | None
+    delivery_id: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The states this action may move to."""
+        return self.action.targets
+
+
+@dataclass
+class Outcome:
+    """The result of one execution, captured before the commit."""
+
+    stubref: str
+    action_name: str
+    post_id: int | None
+    state: str
+    data: dict[str, Any]
+    results: dict[str, Any]
+    stub: Any
+    post: Any
+    synchronous: bool = False
+
+    def body(self, synchronous: bool = False) -> dict[str, Any]:
+        """Return the success body of SPEC section 5."""
+        body: dict[str, Any] = {
+            "success": True,
+            "stubref": self.stubref,
+            "action_name": self.action_name,
+            "post_id": self.post_id,
+        }
+        if synchronous:
+            body["state"] = self.state
+            body["data"] = self.data
+        return body
+
+    def context(self) -> dict[str, Any]:
+        """Return the ``~~`` substitution context: ``stub``, ``stubpost`` and ``tasks``."""
+        return {
+            "stub": {"stubref": self.stubref, "state": self.state, "data": self.data},
+            "stubpost": {"data": self.post.data if self.post is not None else {}, "id": self.post_id},
+            "tasks": self.results,
+        }
+
+
+class Engine:
+    """Runs actions and creates stubs for one application.
+
+    :param ext: The extension, which holds templates, schemas, handlers and tasks.
+    :param db: The host's Flask-SQLAlchemy extension.
+    :param models: The model classes, from :func:`~flask_stubber.models.get_models`.
+    """
+
+    def __init__(self, ext: StubberWebhooks, db: SQLAlchemy, models: Models) -> None:
+        self.ext = ext
+        self.db = db
+        self.models = models
+        self.stub_model = models.stub
+        self.post_model = models.post
+        self._dialect: str | None = None
+
+    @property
+    def session(self) -> Session:
+        session: Session = self.db.session()
+        return session
+
+    def dialect(self) -> str:
+        """Return the dialect name of the stub table's database, looked up once."""
+        if self._dialect is None:
+            self._dialect = self.session.get_bind(mapper=inspect(self.stub_model)).dialect.name
+        return self._dialect
+
+    # -- reading -----------------------------------------------------------------
+
+    def get_stub(self, stubref: str) -> Any:
+        """Return the stub with ``stubref`` (any case), or ``None``."""
+        ref = normalize_stubref(stubref)
+        if ref is None:
+            return None
+        return self.session.scalars(select(self.stub_model).where(self.stub_model.stubref == ref)).first()
+
+    def _lock(self, stubref: str) -> Any:
+        ref = normalize_stubref(stubref)
+        if ref is None:
+            raise StubNotFound(f"No stub has the stubref {stubref!r}.")
+        model = self.stub_model
+        if self.dialect() == "sqlite":
+            stmt: Any = (
+                update(model).where(model.stubref == ref).values(stubref=model.stubref).returning(model)
+            )
+        else:
+            stmt = select(model).where(model.stubref == ref).with_for_update()
+        stub = self.session.scalars(stmt.execution_options(populate_existing=True)).first()
+        if stub is None:
+            raise StubNotFound(f"No stub has the stubref {stubref!r}.")
+        return stub
+
+    # -- running ------------------------------------------------------------------
+
+    def run_action(
+        self,
+        stubref: str,
+        action_name: str,
+        payload: Mapping[str, Any] | None,
+        *,
+        source: str,
+        webhook: bool = False,
+        method: str | None = None,
+        delivery_id: str | None = None,
+        before_commit: Callable[[Outcome], None] | None = None,
+    ) -> Outcome:
+        """Execute ``action_name`` on the stub ``stubref`` in one transaction.
+
+        :param payload: The unvalidated payload.
+        :param source: Recorded on the post: ``webhook``, ``api``, ``cli``...
+        :param webhook: Require ``webhooks.enable`` (implicit webhooks).
+        :param method: The HTTP method, checked against the action's ``methods``.
+        :param delivery_id: The delivery id recorded on the post.
+        :param before_commit: Called with the outcome inside the transaction, to record
+            more rows (such as a delivery) atomically with the action.
+        """
+        def attempt() -> tuple[Outcome, ActionContext]:
+            return self._execute(
+                stubref, action_name, dict(payload or {}), source=source, webhook=webhook,
+                method=method, delivery_id=delivery_id, before_commit=before_commit,
+            )
+
+        outcome: Outcome
+        ctx: ActionContext
+        outcome, ctx = self.transaction(attempt)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        for notify in ctx.after_commit:
+            notify()
+        try:
+            signals.action_executed.send(
+                app, stub=outcome.stub, action_name=action_name, payload=ctx.payload,
+                from_state=ctx.from_state, to_state=outcome.state, post=outcome.post, source=source,
+            )
+        except Exception:
+            logger.exception("A receiver of action_executed failed; the action stays committed.")
+        return outcome
+
+    def _execute(
+        self,
+        stubref: str,
+        action_name: str,
+        payload: dict[str, Any],
+        *,
+        source: str,
+        webhook: bool,
+        method: str | None,
+        delivery_id: str | None,
+        before_commit: Callable[[Outcome], None] | None,
+    ) -> tuple[Outcome, ActionContext]:
+        stub = self._lock(stubref)
+        template = self.ext.get_template(stub.template)
+        action = template.actions.get(action_name) if template is not None else None
+        if template is None or action is None or (webhook and not action.webhooks.enable):
+            raise ActionNotFound(f"The stub {stub.stubref} has no action {action_name!r} that a webhook can run.")
+        if method is not None and method not in action.webhooks.methods:
+            raise MethodNotAllowed(
+                f"The action {action_name!r} accepts {' and '.join(action.webhooks.methods)}, not {method}."
+            )
+        if action_name not in template.states.get(stub.state, ()):
+            available = template.webhook_actions(stub.state) if webhook else list(template.states.get(stub.state, ()))
+            raise ActionNotInState(
+                f"The action {action_name!r} is not available in the state {stub.state!r} of stub {stub.stubref}.",
+                state=stub.state,
+                available_actions=available,
+            )
+        try:
+            validated = action.load(payload)
+        except marshmallow.ValidationError as exc:
+            raise ValidationFailed(
+                f"The payload for {action_name!r} is not valid; see 'errors'.", errors=exc.messages
+            ) from None
+        data = copy.deepcopy(stub.data) if stub.data else {}
+        if action.webhooks.post_data_on_root:
+            data.update(validated)
+        else:
+            data["payload"] = validated
+        stub.data = data
+        ctx = ActionContext(
+            stub=stub, template=template, action=action, payload=validated, source=source,
+            from_state=stub.state, to_state=action.targets[0] if len(action.targets) == 1 else None,
+            delivery_id=delivery_id,
+        )
+        handler = self.ext.get_handler(template.name, action_name)
+        if handler is not None:
+            handler(stub, validated, ctx)
+        if ctx.to_state is None and action.targets:
+            raise InternalError(
+                f"The action {action_name!r} of template {template.name!r} has several target states and no "
+                "handler chose one; set ctx.to_state in an @stubber.action_handler."
+            )
+        if ctx.to_state is not None and ctx.to_state not in template.states:
+            raise InternalError(f"The handler chose {ctx.to_state!r}, which is not a state of {template.name!r}.")
+        self._run_tasks(ctx)
+        to_state = ctx.to_state or ctx.from_state
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.action_executing.send(
+            app, stub=stub, action_name=action_name, payload=validated,
+            from_state=ctx.from_state, to_state=to_state, source=source,
+        )
+        stub.state = to_state
+        stub.updated_at = utcnow()
+        flag_modified(stub, "data")
+        post = self.post_model(
+            stub_id=stub.id, action_name=action_name, source=source, from_state=ctx.from_state,
+            to_state=to_state, data=validated, delivery_id=delivery_id,
+        )
+        self.session.add(post)
+        self.session.flush()
+        outcome = Outcome(
+            stubref=stub.stubref, action_name=action_name, post_id=post.id, state=to_state,
+            data=copy.deepcopy(stub.data), results=ctx.results, stub=stub, post=post,
+            synchronous=action.webhooks.synchronous,
+        )
+        if before_commit is not None:
+            before_commit(outcome)
+        return outcome, ctx
+
+    def _run_tasks(self, ctx: ActionContext) -> None:
+        task_ctx = TaskContext(engine=self, action=ctx, results=ctx.results)
+        for task in ctx.action.tasks:
+            context = {
+                "stub": {"stubref": ctx.stub.stubref, "state": ctx.from_state, "data": ctx.stub.data},
+                "stubpost": {"data": ctx.payload},
+                "tasks": ctx.results,
+            }
+            params = substitute(dict(task.params), context)
+            result = self.ext.get_task(task.tasktype)(task_ctx, params)
+            ctx.results[task.name] = dict(result) if result is not None else {}
+
+    # -- creating -----------------------------------------------------------------
+
+    def insert_stub(
+        self,
+        template_name: str,
+        data: Mapping[str, Any] | None,
+        *,
+        subject: str | None,
+        source: str,
+        notify: list[Callable[[], None]],
+    ) -> Any:
+        """Add a new stub to the session without committing; ``stub_created`` is queued on ``notify``."""
+        template = self.ext.get_template(template_name)
+        if template is None:
+            raise ActionNotFound(f"No template named {template_name!r} is registered.")
+        stub = self.stub_model(
+            stubref=new_stubref(), template=template.name, state=template.start_state,
+            data=copy.deepcopy(dict(data or {})), subject=subject,
+        )
+        self.session.add(stub)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        notify.append(lambda: _send_created(app, stub, source))
+        return stub
+
+    def create_stub(
+        self,
+        template_name: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        subject: str | None = None,
+        source: str = "api",
+        record: Mapping[str, Any] | None = None,
+        delivery_id: str | None = None,
+    ) -> Any:
+        """Create a stub in its own transaction and return it.
+
+        :param record: When given, a ``create`` post holding it is added to the history.
+        """
+        notify: list[Callable[[], None]] = []
+
+        def attempt() -> Any:
+            notify.clear()
+            stub = self.insert_stub(template_name, data, subject=subject, source=source, notify=notify)
+            if record is not None:
+                self.session.flush()
+                self.session.add(self.post_model(
+                    stub_id=stub.id, action_name="create", source=source, from_state=None,
+                    to_state=stub.state, data=dict(record), delivery_id=delivery_id,
+                ))
+            self.session.flush()
+            return stub
+
+        stub = self.transaction(attempt)
+        for send in notify:
+            send()
+        return stub
+
+    # -- transactions -------------------------------------------------------------
+
+    def transaction(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` and commit; roll back on any failure and map database errors.
+
+        Deadlocks, serialization failures and stubref collisions are tried again.
+        """
+        session = self.session
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                result = work()
+                session.commit()
+                return result
+            except StubberError:
+                session.rollback()
+                raise
+            except IntegrityError as exc:
+                session.rollback()
+                if attempt == _ATTEMPTS or "stubref" not in str(exc.orig):
+                    logger.exception("A database integrity error rolled back the action.")
+                    raise InternalError("The action could not be recorded; nothing was written.") from None
+            except DBAPIError as exc:
+                session.rollback()
+                if attempt < _ATTEMPTS and _retryable(exc):
+                    continue
+                if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                    logger.exception("The database is unavailable.")
+                    raise Unavailable("The database is unavailable; nothing was written. Try again later.") from None
+                logger.exception("A database error rolled back the action.")
+                raise InternalError("The action failed; nothing was written.") from None
+            except Exception:
+                session.rollback()
+                logger.exception("A handler or receiver failed; the action was rolled back.")
+                raise InternalError("The action failed; nothing was written.") from None
+        raise Unavailable("The database stayed busy; nothing was written. Try again later.")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _RETRYABLE:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in _RETRYABLE:
+        return True
+    return "database is locked" in str(orig)
+
+
+def _send_created(app: Any, stub: Any, source: str) -> None:
+    try:
+        signals.stub_created.send(app, stub=stub, source=source)
+    except Exception:
+        logger.exception("A receiver of stub_created failed; the stub stays committed.")

@@ -1,0 +1,269 @@
+"""The extension object and its per-application state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Flask, current_app, url_for
+from marshmallow import Schema
+
+from .engine import ActionContext, Engine
+from .errors import StubberError, StubNotFound
+from .models import get_models
+from .tasks import BUILTIN_TASKS, TaskHandler
+from .templates import CompiledTemplate, Template, compile_template, load_source
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+    from .engine import Outcome
+
+#: An action handler: ``handler(stub, payload, ctx)``.
+ActionHandler = Callable[[Any, dict[str, Any], ActionContext], None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+TemplateSource = str | os.PathLike[str] | Mapping[str, Any] | Template
+
+_DEFAULTS: dict[str, Any] = {
+    "STUBBER_URL_PREFIX": "/webhooks",
+    "STUBBER_TEMPLATE_FOLDER": None,
+    "STUBBER_MAX_CONTENT_LENGTH": 1024 * 1024,
+    "STUBBER_VERIFIERS": {},
+    "STUBBER_DEFAULT_AUTH": None,
+    "STUBBER_REQUIRE_AUTH": False,
+    "STUBBER_IDEMPOTENCY_TTL": 86400,
+    "STUBBER_TIMESTAMP_TOLERANCE": 300,
+}
+
+
+@dataclass
+class StubberConfig:
+    """The ``STUBBER_*`` settings of one application, read once in ``init_app``."""
+
+    url_prefix: str
+    template_folder: str | None
+    max_content_length: int
+    verifiers: Mapping[str, Any]
+    default_auth: str | None
+    require_auth: bool
+    idempotency_ttl: int
+    timestamp_tolerance: int
+
+
+@dataclass
+class StubberState:
+    """What ``app.extensions["stubber"]`` holds for one application."""
+
+    ext: StubberWebhooks
+    config: StubberConfig
+    engine: Engine
+    templates: dict[str, CompiledTemplate]
+
+
+class StubberWebhooks:
+    """Receive webhooks that drive stubs through their templates.
+
+    :param app: The application to initialise now; or call :meth:`init_app` later.
+    :param db: The host's Flask-SQLAlchemy extension; found in ``app.extensions`` when omitted.
+    :param stub_model: A host model built on :class:`~flask_stubber.models.StubMixin` to
+        store stubs in, instead of the default ``stubber_stubs`` table.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        stub_model: type[Any] | None = None,
+    ) -> None:
+        self._db = db
+        self._stub_model = stub_model
+        self._sources: dict[str, dict[str, Any]] = {}
+        self._templates: dict[str, CompiledTemplate] = {}
+        self._schemas: dict[str, type[Schema]] = {}
+        self._handlers: dict[tuple[str, str], ActionHandler] = {}
+        self._tasks: dict[str, TaskHandler] = dict(BUILTIN_TASKS)
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, *, db: SQLAlchemy | None = None) -> None:
+        """Wire the extension into ``app``.
+
+        :param db: Overrides the ``db`` given to the constructor for this app.
+        :raises RuntimeError: when ``app`` already has flask-stubber, or has no Flask-SQLAlchemy.
+        """
+        if "stubber" in app.extensions:
+            raise RuntimeError(
+                "flask-stubber is already initialised on this app; call init_app once per app."
+            )
+        db = db or self._db or app.extensions.get("sqlalchemy")
+        if db is None:
+            raise RuntimeError(
+                "flask-stubber needs Flask-SQLAlchemy: call db.init_app(app) before stubber.init_app(app), "
+                "or pass db=."
+            )
+        for key, value in _DEFAULTS.items():
+            app.config.setdefault(key, value)
+        config = _read_config(app)
+        state = StubberState(
+            ext=self, config=config, engine=Engine(self, db, get_models(db, self._stub_model)), templates={}
+        )
+        if config.template_folder:
+            for path in sorted(Path(app.root_path, config.template_folder).glob("*.json")):
+                compiled = self._compile(load_source(path))
+                state.templates[compiled.name] = compiled
+        app.extensions["stubber"] = state
+
+        from .views import blueprint
+
+        app.register_blueprint(blueprint, url_prefix=config.url_prefix)
+
+    # -- registration ---------------------------------------------------------------
+
+    def register_template(self, source: TemplateSource) -> CompiledTemplate:
+        """Check, compile and register a template for every app of this extension.
+
+        :param source: A path to a JSON file, a dict in the Stubber format, or a :class:`Template`.
+        :raises TemplateError: when the template does not hold together.
+        """
+        compiled = self._compile(load_source(source))
+        self._templates[compiled.name] = compiled
+        return compiled
+
+    def _compile(self, source: dict[str, Any]) -> CompiledTemplate:
+        return compile_template(source, schemas=self._schemas, tasktypes=self._tasks.keys())
+
+    def register_schema(self, name: str, schema: type[Schema]) -> None:
+        """Make a marshmallow schema available to templates as ``action_meta.schema``."""
+        if not (isinstance(schema, type) and issubclass(schema, Schema)):
+            raise TypeError(f"register_schema({name!r}, ...) needs a marshmallow Schema class.")
+        self._schemas[name] = schema
+
+    def action_handler(self, template: str, action: str) -> Callable[[F], F]:
+        """Register ``handler(stub, payload, ctx)`` to run inside an action's transaction.
+
+        The handler may change ``stub.data``, set ``ctx.to_state`` to one of ``ctx.targets``,
+        or raise :class:`~flask_stubber.ActionRejected` to refuse.
+        """
+
+        def decorator(func: F) -> F:
+            self._handlers[(template, action)] = func
+            return func
+
+        return decorator
+
+    def task(self, tasktype: str) -> Callable[[F], F]:
+        """Register ``handler(ctx, params) -> dict | None`` for a template tasktype."""
+
+        def decorator(func: F) -> F:
+            self._tasks[tasktype] = func
+            return func
+
+        return decorator
+
+    # -- lookups used by the engine -------------------------------------------------
+
+    def get_template(self, name: str) -> CompiledTemplate | None:
+        """Return the template ``name`` for the current app, or ``None``."""
+        own = _state().templates.get(name)
+        return own if own is not None else self._templates.get(name)
+
+    def templates(self) -> dict[str, CompiledTemplate]:
+        """Return every template the current app serves, by name."""
+        return {**self._templates, **_state().templates}
+
+    def get_handler(self, template: str, action: str) -> ActionHandler | None:
+        """Return the handler for ``template``/``action``, or ``None``."""
+        return self._handlers.get((template, action))
+
+    def get_task(self, tasktype: str) -> TaskHandler:
+        """Return the handler for ``tasktype``."""
+        return self._tasks[tasktype]
+
+    # -- operations -----------------------------------------------------------------
+
+    def create_stub(
+        self, template_name: str, data: Mapping[str, Any] | None = None, *, subject: str | None = None
+    ) -> Any:
+        """Create a stub of ``template_name`` in its start state, committed, and return it.
+
+        :raises ActionNotFound: when no such template is registered.
+        """
+        return _state().engine.create_stub(template_name, data, subject=subject)
+
+    def run_action(
+        self, stub_or_ref: Any, action_name: str, data: Mapping[str, Any] | None = None, *, source: str = "api"
+    ) -> Any:
+        """Run ``action_name`` on a stub in one transaction and return the new post.
+
+        Availability in the current state, validation, handlers and signals apply as for
+        webhooks; ``webhooks.enable`` is not required.
+        """
+        outcome: Outcome = _state().engine.run_action(_ref(stub_or_ref), action_name, data, source=source)
+        return outcome.post
+
+    def get_stub(self, stubref: str) -> Any:
+        """Return the stub with ``stubref`` (case-insensitive), or ``None``."""
+        return _state().engine.get_stub(stubref)
+
+    def available_actions(self, stub: Any) -> list[str]:
+        """Return the actions available in the stub's current state."""
+        if isinstance(stub, str):
+            found = self.get_stub(stub)
+            if found is None:
+                raise StubNotFound(f"No stub has the stubref {stub!r}.")
+            stub = found
+        template = self.get_template(stub.template)
+        return list(template.states.get(stub.state, ())) if template is not None else []
+
+    def webhook_url(self, stub_or_ref: Any, action_name: str) -> str:
+        """Return the absolute URL of the implicit webhook for ``action_name`` on a stub."""
+        return url_for("stubber.implicit", stubref=_ref(stub_or_ref), action_name=action_name, _external=True)
+
+
+def _ref(stub_or_ref: Any) -> str:
+    return stub_or_ref if isinstance(stub_or_ref, str) else str(stub_or_ref.stubref)
+
+
+def _state() -> StubberState:
+    """Return the current app's flask-stubber state.
+
+    :raises RuntimeError: outside an app context, or when ``init_app`` was not called.
+    """
+    try:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    except RuntimeError:
+        raise RuntimeError(
+            "flask-stubber needs an application context; use 'with app.app_context():'."
+        ) from None
+    state = app.extensions.get("stubber")
+    if state is None:
+        raise RuntimeError(
+            "flask-stubber is not initialised on this app; call stubber.init_app(app) in the app factory."
+        )
+    return state  # type: ignore[no-any-return]
+
+
+def _read_config(app: Flask) -> StubberConfig:
+    cfg = app.config
+    prefix = str(cfg["STUBBER_URL_PREFIX"]).rstrip("/")
+    max_length = cfg["STUBBER_MAX_CONTENT_LENGTH"]
+    if not isinstance(max_length, int) or max_length <= 0:
+        raise StubberError("STUBBER_MAX_CONTENT_LENGTH must be a positive number of bytes.")
+    return StubberConfig(
+        url_prefix=prefix,
+        template_folder=cfg["STUBBER_TEMPLATE_FOLDER"],
+        max_content_length=max_length,
+        verifiers=dict(cfg["STUBBER_VERIFIERS"]),
+        default_auth=cfg["STUBBER_DEFAULT_AUTH"],
+        require_auth=bool(cfg["STUBBER_REQUIRE_AUTH"]),
+        idempotency_ttl=int(cfg["STUBBER_IDEMPOTENCY_TTL"]),
+        timestamp_tolerance=int(cfg["STUBBER_TIMESTAMP_TOLERANCE"]),
+    )
+
+
+

@@ -1,0 +1,87 @@
+"""Tasks run by actions, and the ``~~path`` substitution they and responses use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import ActionContext, Engine
+
+_TOKEN = re.compile(r"~~([A-Za-z_][\w.\-]*[\w])")
+
+#: A task handler: receives the run context and the substituted params, returns its result.
+TaskHandler = Callable[["TaskContext", dict[str, Any]], "Mapping[str, Any] | None"]
+
+
+@dataclass
+class TaskContext:
+    """What a task sees: the engine, the action's context and the earlier tasks' results."""
+
+    engine: Engine
+    action: ActionContext
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def lookup(context: Mapping[str, Any], path: str) -> Any:
+    """Return the value at dotted ``path`` in ``context``, or ``None`` when it does not exist."""
+    value: Any = context
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def substitute(value: Any, context: Mapping[str, Any]) -> Any:
+    """Replace ``~~path`` strings in ``value`` with the value found at that path.
+
+    A string that is exactly ``~~path`` takes the value itself (any JSON type); a
+    ``~~path`` inside a longer string is replaced by its text. A path that does not
+    exist gives ``None`` (or an empty string inside text), never an error.
+    """
+    if isinstance(value, str):
+        if "~~" not in value:
+            return value
+        whole = _TOKEN.fullmatch(value)
+        if whole:
+            return lookup(context, whole.group(1))
+        return _TOKEN.sub(lambda m: _text(lookup(context, m.group(1))), value)
+    if isinstance(value, Mapping):
+        return {k: substitute(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, context) for v in value]
+    return value
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def savedata(ctx: TaskContext, params: dict[str, Any]) -> Mapping[str, Any]:
+    """Merge ``params`` into the root of the stub's data."""
+    ctx.action.stub.data.update(params)
+    return params
+
+
+def create_stub(ctx: TaskContext, params: dict[str, Any]) -> Mapping[str, Any]:
+    """Create a stub of ``params["template"]`` in the same transaction; result ``stubref``."""
+    data = params.get("data")
+    stub = ctx.engine.insert_stub(
+        str(params.get("template")),
+        data if isinstance(data, dict) else {},
+        subject=params.get("subject"),
+        source=ctx.action.source,
+        notify=ctx.action.after_commit,
+    )
+    return {"stubref": stub.stubref}
+
+
+BUILTIN_TASKS: dict[str, TaskHandler] = {"savedata": savedata, "create_stub": create_stub}

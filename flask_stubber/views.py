@@ -1,0 +1,156 @@
+"""The ``stubber`` blueprint: HTTP in, one engine call, JSON or problem+json out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import signals
+from .engine import Engine, Outcome
+from .errors import (
+    InternalError,
+    InvalidBody,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RateLimited,
+    StubberError,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from .extension import StubberState
+
+logger = logging.getLogger("flask_stubber")
+
+blueprint = Blueprint("stubber", __name__)
+
+#: Every method is routed so that a wrong one is answered in problem+json, not by Flask.
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+_CONTROL = "_synchronous"
+
+
+def _state() -> StubberState:
+    return current_app.extensions["stubber"]  # type: ignore[no-any-return]
+
+
+def _app() -> Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@blueprint.route("/im/<stubref>/<action_name>", methods=_ALL_METHODS)
+def implicit(stubref: str, action_name: str) -> Response:
+    """Run a webhook-enabled action on a stub: ``/webhooks/im/<stubref>/<action_name>``."""
+    return handle_webhook(
+        "implicit",
+        lambda engine, payload: engine.run_action(
+            stubref, action_name, payload, source="webhook", webhook=True, method=request.method
+        ),
+    )
+
+
+def handle_webhook(kind: str, run: Callable[[Engine, dict[str, Any]], Outcome], status: int = 200) -> Response:
+    """The path every webhook takes: announce, read the payload, run one engine call, answer.
+
+    :param kind: ``implicit``, ``explicit`` or ``create``, as sent with ``webhook_received``.
+    :param run: Makes the one engine call with the payload.
+    :param status: The success status.
+    """
+    signals.webhook_received.send(_app(), request=request, kind=kind)
+    state = _state()
+    payload = read_payload(state.config.max_content_length)
+    return success(run(state.engine, payload), status)
+
+
+def read_payload(max_length: int) -> dict[str, Any]:
+    """Return the request's payload: the query string on GET, a JSON object or form on POST.
+
+    :raises MethodNotAllowed: for methods other than GET and POST.
+    :raises PayloadTooLarge: before reading a body larger than ``max_length``.
+    :raises UnsupportedMediaType: for other content types.
+    :raises InvalidBody: for malformed JSON or a JSON value that is not an object.
+    """
+    if request.method == "GET":
+        return _flatten(request.args.to_dict(flat=False), drop=_CONTROL)
+    if request.method != "POST":
+        raise MethodNotAllowed(f"Webhooks accept GET and POST, not {request.method}.")
+    too_large = PayloadTooLarge(f"The body is larger than the {max_length} bytes this endpoint accepts.")
+    if request.content_length is not None and request.content_length > max_length:
+        raise too_large
+    # One byte over the limit is read so that a chunked body that is too large is noticed.
+    request.max_content_length = max_length + 1
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise too_large from None
+    if len(raw) > max_length:
+        raise too_large
+    mimetype = request.mimetype
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        try:
+            value = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidBody("The body is not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise InvalidBody('The JSON body must be an object, such as {"amount": 10}.')
+        return value
+    if mimetype in _FORMS:
+        try:
+            form = request.form.to_dict(flat=False)
+        except ValueError:
+            raise InvalidBody("The form body could not be decoded.") from None
+        return _flatten(form)
+    if not mimetype and not raw:
+        return {}
+    raise UnsupportedMediaType(
+        f"POST bodies must be application/json or a form, not {mimetype or 'an untyped body'}."
+    )
+
+
+def _flatten(values: dict[str, list[str]], drop: str | None = None) -> dict[str, Any]:
+    return {k: v[0] if len(v) == 1 else v for k, v in values.items() if k != drop}
+
+
+def wants_synchronous() -> bool:
+    """Return whether the caller asked for ``?_synchronous=true``."""
+    return request.args.get(_CONTROL, "").lower() in ("1", "true", "yes", "on")
+
+
+def success(outcome: Outcome, status: int = 200) -> Response:
+    """Answer a successful execution as SPEC section 5 describes."""
+    synchronous = outcome.synchronous or wants_synchronous()
+    return json_response(outcome.body(synchronous), status)
+
+
+def json_response(body: Any, status: int, mimetype: str = "application/json") -> Response:
+    """Return ``body`` serialized as JSON."""
+    return current_app.response_class(json.dumps(body, default=str), status=status, mimetype=mimetype)
+
+
+@blueprint.errorhandler(Exception)
+def handle_error(exc: Exception) -> Response:
+    """Answer every error of the blueprint with ``application/problem+json``."""
+    error: StubberError
+    if isinstance(exc, StubberError):
+        error = exc
+    elif isinstance(exc, RequestEntityTooLarge):
+        error = PayloadTooLarge("The body is larger than this endpoint accepts.")
+    elif isinstance(exc, HTTPException):
+        error = StubberError(exc.description or exc.name)
+        error.status, error.code, error.title = exc.code or 500, exc.name.lower().replace(" ", "_"), exc.name
+    else:
+        logger.exception("Unhandled error in a webhook.")
+        error = InternalError("The webhook failed; nothing was written.")
+    args = request.view_args or {}
+    signals.webhook_rejected.send(
+        _app(), error=error.code, status=error.status,
+        stubref=args.get("stubref"), action_name=args.get("action_name"),
+    )
+    response = json_response(error.to_problem(), error.status, mimetype="application/problem+json")
+    if isinstance(error, (RateLimited, Unavailable)):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
