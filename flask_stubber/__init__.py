@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import signals
 from .engine import ActionContext
 from .errors import ActionRejected, StubberError, TemplateError
+from .explicit import WebhookMixin
 from .extension import StubberWebhooks
 from .models import StubMixin, StubPostMixin
 from .templates import Template
@@ -18,5 +19,6 @@ __all__ = [
     "StubberWebhooks",
     "Template",
     "TemplateError",
+    "WebhookMixin",
     "signals",
 ]

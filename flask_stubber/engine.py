@@ -35,7 +35,7 @@ from .errors import (
 )
 from .models import Models, new_stubref, normalize_stubref, utcnow
 from .tasks import TaskContext, substitute
-from .templates import CompiledAction, CompiledTemplate
+from .templates import CompiledAction, CompiledTemplate, WebhookOptions
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -86,6 +86,8 @@ class Outcome:
     stub: Any
     post: Any
     synchronous: bool = False
+    #: The ``webhooks`` options of the action that ran, which shape the HTTP answer.
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
 
     def body(self, synchronous: bool = False) -> dict[str, Any]:
         """Return the success body of SPEC section 5."""
@@ -174,6 +176,8 @@ class Engine:
         method: str | None = None,
         delivery_id: str | None = None,
         before_commit: Callable[[Outcome], None] | None = None,
+        lid: str | None = None,
+        before_execute: Callable[[Any], None] | None = None,
     ) -> Outcome:
         """Execute ``action_name`` on the stub ``stubref`` in one transaction.
 
@@ -184,11 +188,16 @@ class Engine:
         :param delivery_id: The delivery id recorded on the post.
         :param before_commit: Called with the outcome inside the transaction, to record
             more rows (such as a delivery) atomically with the action.
+        :param lid: The uuid of the explicit webhook that runs the action: the action then
+            receives ``{"lid": lid, "payload": <validated payload>}``.
+        :param before_execute: Called with the locked stub inside the transaction, before
+            anything is checked; it may raise to refuse (explicit webhooks consume themselves here).
         """
         def attempt() -> tuple[Outcome, ActionContext]:
             return self._execute(
                 stubref, action_name, dict(payload or {}), source=source, webhook=webhook,
                 method=method, delivery_id=delivery_id, before_commit=before_commit,
+                lid=lid, before_execute=before_execute,
             )
 
         outcome: Outcome
@@ -217,8 +226,12 @@ class Engine:
         method: str | None,
         delivery_id: str | None,
         before_commit: Callable[[Outcome], None] | None,
+        lid: str | None,
+        before_execute: Callable[[Any], None] | None,
     ) -> tuple[Outcome, ActionContext]:
         stub = self._lock(stubref)
+        if before_execute is not None:
+            before_execute(stub)
         template = self.ext.get_template(stub.template)
         action = template.actions.get(action_name) if template is not None else None
         if template is None or action is None or (webhook and not action.webhooks.enable):
@@ -228,24 +241,19 @@ class Engine:
                 f"The action {action_name!r} accepts {' and '.join(action.webhooks.methods)}, not {method}."
             )
         if action_name not in template.states.get(stub.state, ()):
-            available = template.webhook_actions(stub.state) if webhook else list(template.states.get(stub.state, ()))
+            available = (
+                template.webhook_actions(stub.state) if webhook or lid is not None
+                else list(template.states.get(stub.state, ()))
+            )
             raise ActionNotInState(
                 f"The action {action_name!r} is not available in the state {stub.state!r} of stub {stub.stubref}.",
                 state=stub.state,
                 available_actions=available,
             )
-        try:
-            validated = action.load(payload)
-        except marshmallow.ValidationError as exc:
-            raise ValidationFailed(
-                f"The payload for {action_name!r} is not valid; see 'errors'.", errors=exc.messages
-            ) from None
-        data = copy.deepcopy(stub.data) if stub.data else {}
-        if action.webhooks.post_data_on_root:
-            data.update(validated)
-        else:
-            data["payload"] = validated
-        stub.data = data
+        inner = validate_payload(action, payload)
+        validated = inner if lid is None else {"lid": lid, "payload": inner}
+        on_root = action.webhooks.post_data_on_root
+        stub.data = place_payload(stub.data, inner if on_root else validated, on_root=on_root)
         ctx = ActionContext(
             stub=stub, template=template, action=action, payload=validated, source=source,
             from_state=stub.state, to_state=action.targets[0] if len(action.targets) == 1 else None,
@@ -280,7 +288,7 @@ class Engine:
         outcome = Outcome(
             stubref=stub.stubref, action_name=action_name, post_id=post.id, state=to_state,
             data=copy.deepcopy(stub.data), results=ctx.results, stub=stub, post=post,
-            synchronous=action.webhooks.synchronous,
+            synchronous=action.webhooks.synchronous, webhooks=action.webhooks,
         )
         if before_commit is not None:
             before_commit(outcome)
@@ -342,11 +350,7 @@ class Engine:
             notify.clear()
             stub = self.insert_stub(template_name, data, subject=subject, source=source, notify=notify)
             if record is not None:
-                self.session.flush()
-                self.session.add(self.post_model(
-                    stub_id=stub.id, action_name="create", source=source, from_state=None,
-                    to_state=stub.state, data=dict(record), delivery_id=delivery_id,
-                ))
+                self.record_creation(stub, record, source=source, delivery_id=delivery_id)
             self.session.flush()
             return stub
 
@@ -354,6 +358,19 @@ class Engine:
         for send in notify:
             send()
         return stub
+
+    def record_creation(
+        self, stub: Any, record: Mapping[str, Any], *, source: str, delivery_id: str | None = None
+    ) -> Any:
+        """Add the ``create`` post (``from_state`` null) of a stub just inserted; returns the post, flushed."""
+        self.session.flush()
+        post = self.post_model(
+            stub_id=stub.id, action_name="create", source=source, from_state=None,
+            to_state=stub.state, data=dict(record), delivery_id=delivery_id,
+        )
+        self.session.add(post)
+        self.session.flush()
+        return post
 
     # -- transactions -------------------------------------------------------------
 
@@ -390,6 +407,29 @@ class Engine:
                 logger.exception("A handler or receiver failed; the action was rolled back.")
                 raise InternalError("The action failed; nothing was written.") from None
         raise Unavailable("The database stayed busy; nothing was written. Try again later.")
+
+
+def validate_payload(action: CompiledAction, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Load ``payload`` with the action's schema.
+
+    :raises ValidationFailed: with marshmallow's messages per field.
+    """
+    try:
+        return action.load(payload)
+    except marshmallow.ValidationError as exc:
+        raise ValidationFailed(
+            f"The payload for {action.name!r} is not valid; see 'errors'.", errors=exc.messages
+        ) from None
+
+
+def place_payload(data: Mapping[str, Any] | None, payload: Mapping[str, Any], *, on_root: bool) -> dict[str, Any]:
+    """Return a copy of ``data`` with ``payload`` at ``payload``, or merged into the root when ``on_root``."""
+    placed = copy.deepcopy(dict(data)) if data else {}
+    if on_root:
+        placed.update(payload)
+    else:
+        placed["payload"] = dict(payload)
+    return placed
 
 
 def _retryable(exc: DBAPIError) -> bool:

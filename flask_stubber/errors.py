@@ -116,6 +116,14 @@ class Unauthorized(StubberError):
     title = "Unauthorized"
 
 
+class ConfirmationRequired(StubberError):
+    """An explicit webhook that asks for confirmation was posted without its page's token."""
+
+    status = 403
+    code = "confirmation_required"
+    title = "Confirmation required"
+
+
 class StubNotFound(StubberError):
     """No stub has that stubref."""
 
@@ -171,6 +179,14 @@ class IdempotencyConflict(StubberError):
     status = 409
     code = "idempotency_conflict"
     title = "Delivery in progress"
+
+
+class WebhookConflict(StubberError):
+    """A caller-given explicit webhook uuid is bound to another stub or action, or was revoked."""
+
+    status = 409
+    code = "webhook_conflict"
+    title = "Webhook uuid already in use"
 
 
 class WebhookGone(StubberError):

@@ -13,11 +13,14 @@ from marshmallow import Schema
 
 from .engine import ActionContext, Engine
 from .errors import StubberError, StubNotFound
+from .explicit import WebhookSpec, create_webhook, revoke_webhook
 from .models import get_models
 from .tasks import BUILTIN_TASKS, TaskHandler
 from .templates import CompiledTemplate, Template, compile_template, load_source
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from flask_sqlalchemy import SQLAlchemy
 
     from .engine import Outcome
@@ -219,6 +222,44 @@ class StubberWebhooks:
             stub = found
         template = self.get_template(stub.template)
         return list(template.states.get(stub.state, ())) if template is not None else []
+
+    def create_webhook(
+        self,
+        stub_or_ref: Any,
+        action_name: str,
+        *,
+        uuid: str | None = None,
+        expires_in: float | timedelta | None = None,
+        single_use: bool = False,
+    ) -> Any:
+        """Bind an explicit webhook (``/webhooks/ex/<uuid>``) to ``action_name`` on a stub, committed.
+
+        The action must be available in the stub's state when the webhook is called; it needs no
+        ``webhooks.enable``. Calling again with the same ``uuid``, stub and action updates that
+        webhook (idempotent).
+
+        :param uuid: Your own uuid; a fresh ``uuid4`` when omitted.
+        :param expires_in: Seconds (or a timedelta) until calls answer ``410 webhook_gone``.
+        :param single_use: The webhook runs once; later calls answer ``410 webhook_gone``.
+        :returns: The webhook; ``webhook.url`` is its absolute URL.
+        :raises StubNotFound: when no stub has that stubref.
+        :raises ActionNotFound: when the stub's template has no such action.
+        :raises WebhookConflict: when ``uuid`` is bound to another stub or action, or was revoked.
+        :raises ValueError: for a ``uuid`` that is not a uuid, or a non-positive ``expires_in``.
+
+        .. versionadded:: 0.1
+        """
+        spec = WebhookSpec.check(action_name, uuid=uuid, expires_in=expires_in, single_use=single_use)
+        return create_webhook(_state().engine, _ref(stub_or_ref), spec)
+
+    def revoke_webhook(self, uuid: str) -> None:
+        """Revoke the explicit webhook ``uuid`` for good; calls then answer ``404 webhook_not_found``.
+
+        :raises WebhookNotFound: when no webhook has that uuid.
+
+        .. versionadded:: 0.1
+        """
+        revoke_webhook(_state().engine, uuid)
 
     def webhook_url(self, stub_or_ref: Any, action_name: str) -> str:
         """Return the absolute URL of the implicit webhook for ``action_name`` on a stub."""

@@ -7,6 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import StubNotFound
+from .explicit import WebhookSpec, bind_webhook
+from .models import normalize_stubref
+
 if TYPE_CHECKING:
     from .engine import ActionContext, Engine
 
@@ -53,12 +57,22 @@ def substitute(value: Any, context: Mapping[str, Any]) -> Any:
         whole = _TOKEN.fullmatch(value)
         if whole:
             return lookup(context, whole.group(1))
-        return _TOKEN.sub(lambda m: _text(lookup(context, m.group(1))), value)
+        return substitute_text(value, context)
     if isinstance(value, Mapping):
         return {k: substitute(v, context) for k, v in value.items()}
     if isinstance(value, list):
         return [substitute(v, context) for v in value]
     return value
+
+
+def substitute_text(text: str, context: Mapping[str, Any], escape: Callable[[str], str] = str) -> str:
+    """Replace every ``~~path`` in ``text`` with the text of its value passed through ``escape``.
+
+    A path that does not exist gives an empty string.
+
+    :param escape: Applied to each substituted value, such as a URL quoting or HTML escaping function.
+    """
+    return _TOKEN.sub(lambda m: escape(_text(lookup(context, m.group(1)))), text)
 
 
 def _text(value: Any) -> str:
@@ -84,4 +98,36 @@ def create_stub(ctx: TaskContext, params: dict[str, Any]) -> Mapping[str, Any]:
     return {"stubref": stub.stubref}
 
 
-BUILTIN_TASKS: dict[str, TaskHandler] = {"savedata": savedata, "create_stub": create_stub}
+def create_webhook(ctx: TaskContext, params: dict[str, Any]) -> Mapping[str, Any]:
+    """Bind an explicit webhook in the same transaction; results ``webhookuuid`` and ``url``.
+
+    Params: ``action_name``; ``stubref`` (default: the stub running the action); and
+    optionally ``webhookuuid``, ``expires_in`` (seconds) and ``single_use``. ``url`` is
+    ``None`` when the app cannot build external URLs (no request and no ``SERVER_NAME``).
+    """
+    action_name = params.get("action_name")
+    if not isinstance(action_name, str):
+        raise ValueError("The create_webhook task needs the param 'action_name'.")
+    stub = ctx.action.stub
+    stubref = params.get("stubref")
+    if stubref and normalize_stubref(str(stubref)) != stub.stubref:
+        stub = ctx.engine.get_stub(str(stubref))
+        if stub is None:
+            raise StubNotFound(f"The create_webhook task names the stubref {stubref!r}, which no stub has.")
+    spec = WebhookSpec.check(
+        action_name, uuid=params.get("webhookuuid") or None, expires_in=params.get("expires_in"),
+        single_use=bool(params.get("single_use", False)),
+    )
+    hook = bind_webhook(ctx.engine, stub, spec)
+    try:
+        url: str | None = hook.url
+    except RuntimeError:
+        url = None
+    return {"webhookuuid": hook.uuid, "url": url}
+
+
+BUILTIN_TASKS: dict[str, TaskHandler] = {
+    "savedata": savedata,
+    "create_stub": create_stub,
+    "create_webhook": create_webhook,
+}

@@ -20,6 +20,13 @@ from .errors import TemplateError
 from .fields import build_schema
 
 HTTP_METHODS = ("GET", "POST")
+#: The texts of a confirmation page and their defaults (``action_meta.webhooks.confirm``).
+CONFIRM_TEXTS = {
+    "title": "Please confirm",
+    "message": "Press the button to confirm.",
+    "button": "Confirm",
+    "done": "Thank you, this is confirmed.",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class WebhookOptions:
     synchronous: bool = False
     response: Any = None
     auth: str | None = None
+    redirect: str | None = None
+    confirm: Mapping[str, str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -71,6 +80,8 @@ class CompiledTemplate:
     actions: Mapping[str, CompiledAction]
     details: Mapping[str, Any]
     source: Mapping[str, Any]
+    #: ``details.webhooks.create`` compiled like an action named ``create``; ``None`` when absent.
+    create: CompiledAction | None = None
 
     @property
     def create_options(self) -> Mapping[str, Any]:
@@ -97,13 +108,19 @@ class Template:
 
     :param name: The template's name, used in ``/webhooks/create/<name>`` and stored on stubs.
     :param start_state: The state new stubs start in (``details.busy_start_state``).
-    :param create_webhook: Allow ``POST /webhooks/create/<name>``.
+    :param create_webhook: Allow ``POST /webhooks/create/<name>``: ``True``, or the
+        ``details.webhooks.create`` options (``fields``, ``schema``, ``post_data_on_root``,
+        ``synchronous``, ``redirect``, ``subject``), which enable it unless ``enable`` is false.
     """
 
-    def __init__(self, name: str, *, start_state: str, create_webhook: bool = False) -> None:
+    def __init__(
+        self, name: str, *, start_state: str, create_webhook: bool | Mapping[str, Any] = False
+    ) -> None:
         self.name = name
         details: dict[str, Any] = {"busy_start_state": start_state}
-        if create_webhook:
+        if isinstance(create_webhook, Mapping):
+            details["webhooks"] = {"create": {"enable": True, **create_webhook}}
+        elif create_webhook:
             details["webhooks"] = {"create": {"enable": True}}
         self._source: dict[str, Any] = {"name": name, "details": details, "states": {}, "actions": {}}
 
@@ -125,6 +142,8 @@ class Template:
         synchronous: bool = False,
         response: Any = None,
         auth: str | None = None,
+        redirect: str | None = None,
+        confirm: bool | Mapping[str, str] = False,
         tasks: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Template:
         """Add an action; returns the template.
@@ -134,6 +153,8 @@ class Template:
         :param fields: Stubber field specs for the payload.
         :param schema: The name of a schema registered with ``register_schema``.
         :param webhook: Allow implicit webhooks to run this action.
+        :param redirect: Answer browser requests with a ``303`` to this URL (``~~`` substituted).
+        :param confirm: Explicit webhook GETs show a confirmation page; ``True`` or its texts.
         :param tasks: Tasks keyed by name, each ``{"tasktype": ..., "params": {...}}``.
         """
         targets = [to_state] if isinstance(to_state, str) else list(to_state or ())
@@ -146,6 +167,10 @@ class Template:
             webhooks["synchronous"] = {"enable": synchronous, "response": response}
         if auth is not None:
             webhooks["auth"] = auth
+        if redirect is not None:
+            webhooks["redirect"] = redirect
+        if confirm:
+            webhooks["confirm"] = confirm if isinstance(confirm, Mapping) else True
         meta: dict[str, Any] = {"webhooks": webhooks}
         if schema is not None:
             meta["schema"] = schema
@@ -253,6 +278,11 @@ class _Checker:
         auth = hooks.get("auth")
         if auth is not None and not isinstance(auth, str):
             raise self.fail(f"{path}.webhooks.auth", "expected the name of a verifier.", 'Write e.g. "payments".')
+        redirect = hooks.get("redirect")
+        if redirect is not None and not (isinstance(redirect, str) and redirect.strip()):
+            raise self.fail(
+                f"{path}.webhooks.redirect", "expected a URL.", 'Write e.g. "https://example.com/thanks/~~stub.stubref".'
+            )
         return WebhookOptions(
             enable=bool(hooks.get("enable", False)),
             methods=upper,
@@ -260,8 +290,50 @@ class _Checker:
             synchronous=bool(sync.get("enable", False)),
             response=sync.get("response"),
             auth=auth,
+            redirect=redirect,
+            confirm=self.confirm(hooks.get("confirm"), f"{path}.webhooks", upper),
             options=hooks,
         )
+
+    def confirm(self, value: Any, path: str, methods: tuple[str, ...]) -> dict[str, str] | None:
+        if not value:
+            return None
+        texts = {} if value is True else self.mapping(value, f"{path}.confirm")
+        for key, text in texts.items():
+            if key not in CONFIRM_TEXTS or not isinstance(text, str):
+                raise self.fail(
+                    f"{path}.confirm.{key}",
+                    "expected one of the page texts.",
+                    f"Use true, or an object with strings for {', '.join(CONFIRM_TEXTS)}.",
+                )
+        if "POST" not in methods:
+            raise self.fail(
+                f"{path}.confirm", "the confirmation page posts, but POST is not allowed.", 'Add "POST" to methods.'
+            )
+        return {**CONFIRM_TEXTS, **texts}
+
+    def create(
+        self, details: Mapping[str, Any], schemas: Mapping[str, type[Schema]], tasktypes: Collection[str]
+    ) -> CompiledAction | None:
+        hooks = self.mapping(details.get("webhooks"), "details.webhooks", default={})
+        path = "details.webhooks.create"
+        create = self.mapping(hooks.get("create"), path, default={})
+        if not create:
+            return None
+        for key in ("to_state", "tasks", "confirm"):
+            if key in create:
+                raise self.fail(
+                    f"{path}.{key}", f"creating a stub has no {key!r} option.",
+                    "Remove it: new stubs start in details.busy_start_state; for more, let a creator stub's "
+                    "action create the stub with a create_stub task.",
+                )
+        webhooks = {k: v for k, v in create.items() if k not in ("fields", "schema", "subject")}
+        webhooks["methods"] = ["POST"]
+        spec = {"fields": create.get("fields"), "action_meta": {"schema": create.get("schema"), "webhooks": webhooks}}
+        subject = create.get("subject")
+        if subject is not None and not isinstance(subject, str):
+            raise self.fail(f"{path}.subject", "expected a string.", 'Write e.g. "~~stubpost.data.name".')
+        return self.action("create", spec, (), schemas, tasktypes, path=path)
 
     def tasks(self, value: Any, path: str, tasktypes: Collection[str]) -> tuple[TaskSpec, ...]:
         if value is None:
@@ -294,8 +366,10 @@ class _Checker:
         states: Collection[str],
         schemas: Mapping[str, type[Schema]],
         tasktypes: Collection[str],
+        *,
+        path: str | None = None,
     ) -> CompiledAction:
-        path = f"actions.{name}"
+        path = path or f"actions.{name}"
         spec = self.mapping(spec, path, default={})
         meta = self.mapping(spec.get("action_meta"), f"{path}.action_meta", default={})
         base = None
@@ -369,4 +443,5 @@ def compile_template(
         actions=actions,
         details=details,
         source=source,
+        create=check.create(details, schemas, tasktypes),
     )

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import signals
+from .create import create_from_webhook
 from .engine import Engine, Outcome
 from .errors import (
     InternalError,
@@ -23,6 +24,7 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .extension import StubberState
+from .responses import call_explicit, json_response, respond
 
 logger = logging.getLogger("flask_stubber")
 
@@ -53,17 +55,37 @@ def implicit(stubref: str, action_name: str) -> Response:
     )
 
 
-def handle_webhook(kind: str, run: Callable[[Engine, dict[str, Any]], Outcome], status: int = 200) -> Response:
+@blueprint.route("/ex/<uuid>", methods=_ALL_METHODS)
+def explicit(uuid: str) -> Response:
+    """Run the action bound to an explicit webhook: ``/webhooks/ex/<uuid>``."""
+    return handle_webhook(
+        "explicit", lambda engine, payload: call_explicit(engine, uuid, payload, synchronous=wants_synchronous())
+    )
+
+
+@blueprint.route("/create/<template_name>", methods=_ALL_METHODS)
+def create(template_name: str) -> Response:
+    """Create a stub of a template that allows it: ``/webhooks/create/<template_name>``."""
+    return handle_webhook(
+        "create", lambda engine, payload: create_from_webhook(engine, template_name, payload, method=request.method),
+        201,
+    )
+
+
+def handle_webhook(
+    kind: str, run: Callable[[Engine, dict[str, Any]], Outcome | Response], status: int = 200
+) -> Response:
     """The path every webhook takes: announce, read the payload, run one engine call, answer.
 
     :param kind: ``implicit``, ``explicit`` or ``create``, as sent with ``webhook_received``.
-    :param run: Makes the one engine call with the payload.
+    :param run: Makes the one engine call with the payload; it may answer itself (a page).
     :param status: The success status.
     """
     signals.webhook_received.send(_app(), request=request, kind=kind)
     state = _state()
     payload = read_payload(state.config.max_content_length)
-    return success(run(state.engine, payload), status)
+    result = run(state.engine, payload)
+    return result if isinstance(result, Response) else success(result, status)
 
 
 def read_payload(max_length: int) -> dict[str, Any]:
@@ -121,14 +143,8 @@ def wants_synchronous() -> bool:
 
 
 def success(outcome: Outcome, status: int = 200) -> Response:
-    """Answer a successful execution as SPEC section 5 describes."""
-    synchronous = outcome.synchronous or wants_synchronous()
-    return json_response(outcome.body(synchronous), status)
-
-
-def json_response(body: Any, status: int, mimetype: str = "application/json") -> Response:
-    """Return ``body`` serialized as JSON."""
-    return current_app.response_class(json.dumps(body, default=str), status=status, mimetype=mimetype)
+    """Answer a successful execution as SPEC section 5 describes; see :mod:`flask_stubber.responses`."""
+    return respond(outcome, status, synchronous=wants_synchronous())
 
 
 @blueprint.errorhandler(Exception)
