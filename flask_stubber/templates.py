@@ -260,28 +260,29 @@ class _Checker:
                 )
         return targets
 
-    def webhooks(self, meta: Mapping[str, Any], path: str) -> WebhookOptions:
-        hooks = self.mapping(meta.get("webhooks"), f"{path}.webhooks", default={})
+    def webhooks(self, value: Any, path: str) -> WebhookOptions:
+        """Read the webhook options object at ``path``."""
+        hooks = self.mapping(value, path, default={})
         methods = hooks.get("methods", list(HTTP_METHODS))
         if not isinstance(methods, list) or not methods:
-            raise self.fail(f"{path}.webhooks.methods", "expected a list of HTTP methods.", 'Write ["GET", "POST"].')
+            raise self.fail(f"{path}.methods", "expected a list of HTTP methods.", 'Write ["GET", "POST"].')
         upper = tuple(str(m).upper() for m in methods)
         for method in upper:
             if method not in HTTP_METHODS:
                 raise self.fail(
-                    f"{path}.webhooks.methods", f"the method {method!r} is not supported.", "Use GET and/or POST."
+                    f"{path}.methods", f"the method {method!r} is not supported.", "Use GET and/or POST."
                 )
         sync = hooks.get("synchronous", {})
         if isinstance(sync, bool):
             sync = {"enable": sync}
-        sync = self.mapping(sync, f"{path}.webhooks.synchronous")
+        sync = self.mapping(sync, f"{path}.synchronous")
         auth = hooks.get("auth")
         if auth is not None and not isinstance(auth, str):
-            raise self.fail(f"{path}.webhooks.auth", "expected the name of a verifier.", 'Write e.g. "payments".')
+            raise self.fail(f"{path}.auth", "expected the name of a verifier.", 'Write e.g. "payments".')
         redirect = hooks.get("redirect")
         if redirect is not None and not (isinstance(redirect, str) and redirect.strip()):
             raise self.fail(
-                f"{path}.webhooks.redirect", "expected a URL.", 'Write e.g. "https://example.com/thanks/~~stub.stubref".'
+                f"{path}.redirect", "expected a URL.", 'Write e.g. "https://example.com/thanks/~~stub.stubref".'
             )
         return WebhookOptions(
             enable=bool(hooks.get("enable", False)),
@@ -291,7 +292,7 @@ class _Checker:
             response=sync.get("response"),
             auth=auth,
             redirect=redirect,
-            confirm=self.confirm(hooks.get("confirm"), f"{path}.webhooks", upper),
+            confirm=self.confirm(hooks.get("confirm"), path, upper),
             options=hooks,
         )
 
@@ -312,9 +313,7 @@ class _Checker:
             )
         return {**CONFIRM_TEXTS, **texts}
 
-    def create(
-        self, details: Mapping[str, Any], schemas: Mapping[str, type[Schema]], tasktypes: Collection[str]
-    ) -> CompiledAction | None:
+    def create(self, details: Mapping[str, Any], schemas: Mapping[str, type[Schema]]) -> CompiledAction | None:
         hooks = self.mapping(details.get("webhooks"), "details.webhooks", default={})
         path = "details.webhooks.create"
         create = self.mapping(hooks.get("create"), path, default={})
@@ -327,13 +326,17 @@ class _Checker:
                     "Remove it: new stubs start in details.busy_start_state; for more, let a creator stub's "
                     "action create the stub with a create_stub task.",
                 )
-        webhooks = {k: v for k, v in create.items() if k not in ("fields", "schema", "subject")}
-        webhooks["methods"] = ["POST"]
-        spec = {"fields": create.get("fields"), "action_meta": {"schema": create.get("schema"), "webhooks": webhooks}}
         subject = create.get("subject")
         if subject is not None and not isinstance(subject, str):
             raise self.fail(f"{path}.subject", "expected a string.", 'Write e.g. "~~stubpost.data.name".')
-        return self.action("create", spec, (), schemas, tasktypes, path=path)
+        webhooks = {k: v for k, v in create.items() if k not in ("fields", "schema", "subject")}
+        return CompiledAction(
+            name="create",
+            targets=(),
+            schema=self.schema(create.get("fields"), create.get("schema"), path, path, schemas),
+            webhooks=self.webhooks({**webhooks, "methods": ["POST"]}, path),
+            tasks=(),
+        )
 
     def tasks(self, value: Any, path: str, tasktypes: Collection[str]) -> tuple[TaskSpec, ...]:
         if value is None:
@@ -366,33 +369,38 @@ class _Checker:
         states: Collection[str],
         schemas: Mapping[str, type[Schema]],
         tasktypes: Collection[str],
-        *,
-        path: str | None = None,
     ) -> CompiledAction:
-        path = path or f"actions.{name}"
+        path = f"actions.{name}"
         spec = self.mapping(spec, path, default={})
         meta = self.mapping(spec.get("action_meta"), f"{path}.action_meta", default={})
-        base = None
-        schema_name = meta.get("schema")
-        if schema_name is not None:
-            if schema_name not in schemas:
-                raise self.fail(
-                    f"{path}.action_meta.schema",
-                    f"no schema named {schema_name!r} is registered.",
-                    f"Call stubber.register_schema({schema_name!r}, YourSchema) before registering the template.",
-                )
-            base = schemas[schema_name]
-        fields = self.mapping(spec.get("fields"), f"{path}.fields", default={})
-        schema_cls = build_schema(fields, template=self.name, path=f"{path}.fields", base=base) if (
-            fields or base
-        ) else None
         return CompiledAction(
             name=name,
             targets=self.targets(spec.get("to_state"), f"{path}.to_state", states),
-            schema=schema_cls() if schema_cls is not None else None,
-            webhooks=self.webhooks(meta, f"{path}.action_meta"),
+            schema=self.schema(spec.get("fields"), meta.get("schema"), path, f"{path}.action_meta", schemas),
+            webhooks=self.webhooks(meta.get("webhooks"), f"{path}.action_meta.webhooks"),
             tasks=self.tasks(spec.get("tasks"), f"{path}.tasks", tasktypes),
         )
+
+    def schema(
+        self, fields: Any, name: Any, fields_at: str, name_at: str, schemas: Mapping[str, type[Schema]]
+    ) -> Schema | None:
+        """Build the payload schema: the field specs ``fields`` on top of the registered schema ``name``.
+
+        ``fields_at`` and ``name_at`` are the paths of the objects holding them, for error messages.
+        """
+        base = None
+        if name is not None:
+            if name not in schemas:
+                raise self.fail(
+                    f"{name_at}.schema",
+                    f"no schema named {name!r} is registered.",
+                    f"Call stubber.register_schema({name!r}, YourSchema) before registering the template.",
+                )
+            base = schemas[name]
+        specs = self.mapping(fields, f"{fields_at}.fields", default={})
+        if not (specs or base):
+            return None
+        return build_schema(specs, template=self.name, path=f"{fields_at}.fields", base=base)()
 
 
 def _sequence(spec: Any) -> float:
@@ -443,5 +451,5 @@ def compile_template(
         actions=actions,
         details=details,
         source=source,
-        create=check.create(details, schemas, tasktypes),
+        create=check.create(details, schemas),
     )
