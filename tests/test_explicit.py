@@ -355,3 +355,43 @@ def test_parallel_calls_of_a_single_use_webhook_execute_once(app: Flask, server:
     assert all(r.json()["error"] == "webhook_gone" for r in responses if r.status_code == 410)
     db.session.rollback()
     assert len(stubber.get_stub(stub.stubref).posts) == 1
+
+
+# -- misuse and host models ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda ext: ext.create_webhook("2026-01-01-AAAA-AAAA", "cancel"), id="create_webhook"),
+    pytest.param(lambda ext: ext.revoke_webhook(str(uuidlib.uuid4())), id="revoke_webhook"),
+])
+def test_api_needs_an_application_context(call: Any) -> None:
+    with pytest.raises(RuntimeError, match="application context"):
+        call(StubberWebhooks())
+
+
+def test_webhooks_of_a_host_stub_model(database_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from flask_stubber import StubMixin
+
+    db = SQLAlchemy()
+    ticket = type("Ticket", (StubMixin, db.Model), {"__tablename__": "tickets"})
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    db.init_app(app)
+    ext = StubberWebhooks(app, db=db, stub_model=ticket)
+    ext.register_template(ORDER)
+    with app.test_request_context():
+        db.drop_all()
+        db.create_all()
+        try:
+            hook = ext.create_webhook(ext.create_stub("order"), "cancel")
+            assert "stubber_webhooks_tickets" in inspect(db.engine).get_table_names()
+            assert app.test_client().get(f"/webhooks/ex/{hook.uuid}").status_code == 200
+            db.session.rollback()
+            [got] = db.session.scalars(select(ticket)).all()
+            assert (got.state, [h.uuid for h in got.webhooks]) == ("cancelled", [hook.uuid])
+        finally:
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
