@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import uuid as uuidlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -241,6 +243,15 @@ def test_refusals_are_problems_and_write_nothing(
         assert (body["state"], body["available_actions"]) == ("awaiting_payment", ["payment_received", "add_note"])
 
 
+def test_head_from_a_link_scanner_runs_nothing(client: FlaskClient, stub: Any, stubber: StubberWebhooks,
+                                               db) -> None:
+    hook = stubber.create_webhook(stub, "cancel", single_use=True)
+    before = snapshot(stubber, db, stub.stubref)
+    response = client.head(ex(hook))
+    assert (response.status_code, response.mimetype) == (405, "application/problem+json")
+    assert snapshot(stubber, db, stub.stubref) == before
+
+
 # -- the create_webhook task -------------------------------------------------------------------
 
 
@@ -314,21 +325,14 @@ def test_create_webhook_task_without_a_request_has_no_url(database_url: str, db:
     stubber.register_template(_with_savedata(stubber))
     app = make_app(database_url, db, stubber)
     app.config["SERVER_NAME"] = None
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-        try:
-            stub = stubber.create_stub("order")
-            stubber.run_action(stub, "invite")
-            fresh = stubber.get_stub(stub.stubref)
-            [hook] = fresh.webhooks
-            assert fresh.data["link"] == {"uuid": hook.uuid, "url": None}
-            with pytest.raises(RuntimeError):
-                hook.url  # noqa: B018
-        finally:
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
+    with app.app_context(), own_tables(db):
+        stub = stubber.create_stub("order")
+        stubber.run_action(stub, "invite")
+        fresh = stubber.get_stub(stub.stubref)
+        [hook] = fresh.webhooks
+        assert fresh.data["link"] == {"uuid": hook.uuid, "url": None}
+        with pytest.raises(RuntimeError):
+            hook.url  # noqa: B018
 
 
 def _with_savedata(stubber: StubberWebhooks) -> dict[str, Any]:
@@ -376,22 +380,26 @@ def test_webhooks_of_a_host_stub_model(database_url: str) -> None:
 
     db = SQLAlchemy()
     ticket = type("Ticket", (StubMixin, db.Model), {"__tablename__": "tickets"})
-    app = Flask(__name__)
-    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
-    db.init_app(app)
-    ext = StubberWebhooks(app, db=db, stub_model=ticket)
+    ext = StubberWebhooks(db=db, stub_model=ticket)
     ext.register_template(ORDER)
-    with app.test_request_context():
+    app = make_app(database_url, db, ext)
+    with app.app_context(), own_tables(db):
+        hook = ext.create_webhook(ext.create_stub("order"), "cancel")
+        assert "stubber_webhooks_tickets" in inspect(db.engine).get_table_names()
+        assert app.test_client().get(f"/webhooks/ex/{hook.uuid}").status_code == 200
+        db.session.rollback()
+        [got] = db.session.scalars(select(ticket)).all()
+        assert (got.state, [h.uuid for h in got.webhooks]) == ("cancelled", [hook.uuid])
+
+
+@contextmanager
+def own_tables(db: SQLAlchemy) -> Iterator[None]:
+    """Fresh tables for an app a test builds itself, dropped afterwards."""
+    db.drop_all()
+    db.create_all()
+    try:
+        yield
+    finally:
+        db.session.remove()
         db.drop_all()
-        db.create_all()
-        try:
-            hook = ext.create_webhook(ext.create_stub("order"), "cancel")
-            assert "stubber_webhooks_tickets" in inspect(db.engine).get_table_names()
-            assert app.test_client().get(f"/webhooks/ex/{hook.uuid}").status_code == 200
-            db.session.rollback()
-            [got] = db.session.scalars(select(ticket)).all()
-            assert (got.state, [h.uuid for h in got.webhooks]) == ("cancelled", [hook.uuid])
-        finally:
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
+        db.engine.dispose()
