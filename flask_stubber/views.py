@@ -121,7 +121,7 @@ def wants_synchronous() -> bool:
 
 
 def success(outcome: Outcome, status: int = 200) -> Response:
-    """Answer a successful execution as SPEC section 5 describes."""
+    """Answer a successful execution: 200 (or ``status``) with the success body."""
     synchronous = outcome.synchronous or wants_synchronous()
     return json_response(outcome.body(synchronous), status)
 
