@@ -56,15 +56,25 @@ class ActionContext:
     A handler may set :attr:`to_state` to one of :attr:`targets`.
     """
 
+    #: The stub, locked for this transaction.
     stub: Any
+    #: The stub's compiled template.
     template: CompiledTemplate
+    #: The compiled action being executed.
     action: CompiledAction
+    #: The validated payload.
     payload: dict[str, Any]
+    #: Where the execution came from: ``webhook``, ``api``, ``cli``...
     source: str
+    #: The stub's state before the action.
     from_state: str
+    #: The state the action moves to; ``None`` until a handler picks one of several targets.
     to_state: str | None
+    #: The delivery id of the request, where there is one.
     delivery_id: str | None = None
+    #: The results of the action's tasks so far, by task name.
     results: dict[str, Any] = field(default_factory=dict)
+    #: Callables run after the commit, such as the ``stub_created`` signals of created stubs.
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -90,7 +100,8 @@ class Outcome:
     webhooks: WebhookOptions = field(default_factory=WebhookOptions)
 
     def body(self, synchronous: bool = False) -> dict[str, Any]:
-        """Return the success body of SPEC section 5."""
+        """Return the success body: ``success``, ``stubref``, ``action_name``, ``post_id``,
+        and with ``synchronous`` the stub's ``state`` and ``data``."""
         body: dict[str, Any] = {
             "success": True,
             "stubref": self.stubref,

@@ -2,7 +2,7 @@
 
 Every error derives from :class:`StubberError`. Errors that can reach an HTTP
 caller carry the status and the machine ``code`` used in the
-``application/problem+json`` body (SPEC section 6).
+``application/problem+json`` body of the webhook's answer.
 """
 
 from __future__ import annotations

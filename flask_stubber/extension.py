@@ -141,7 +141,14 @@ class StubberWebhooks:
         return compile_template(source, schemas=self._schemas, tasktypes=self._tasks.keys())
 
     def register_schema(self, name: str, schema: type[Schema]) -> None:
-        """Make a marshmallow schema available to templates as ``action_meta.schema``."""
+        """Make a marshmallow schema available to templates as ``action_meta.schema``.
+
+        Register it before the templates that name it.
+
+        :param name: The name templates use.
+        :param schema: A :class:`marshmallow.Schema` subclass.
+        :raises TypeError: when ``schema`` is not a Schema class.
+        """
         if not (isinstance(schema, type) and issubclass(schema, Schema)):
             raise TypeError(f"register_schema({name!r}, ...) needs a marshmallow Schema class.")
         self._schemas[name] = schema
@@ -150,7 +157,11 @@ class StubberWebhooks:
         """Register ``handler(stub, payload, ctx)`` to run inside an action's transaction.
 
         The handler may change ``stub.data``, set ``ctx.to_state`` to one of ``ctx.targets``,
-        or raise :class:`~flask_stubber.ActionRejected` to refuse.
+        or raise :class:`~flask_stubber.ActionRejected` to refuse. Registering another handler
+        for the same action replaces it.
+
+        :param template: The template's name.
+        :param action: The action's name.
         """
 
         def decorator(func: F) -> F:
@@ -160,7 +171,14 @@ class StubberWebhooks:
         return decorator
 
     def task(self, tasktype: str) -> Callable[[F], F]:
-        """Register ``handler(ctx, params) -> dict | None`` for a template tasktype."""
+        """Register ``handler(ctx, params) -> dict | None`` for a template tasktype.
+
+        The handler gets a :class:`~flask_stubber.tasks.TaskContext` and the task's params,
+        with ``~~`` substitutions applied; what it returns is the task's result. Register it
+        before the templates that use the tasktype.
+
+        :param tasktype: The ``tasktype`` templates name.
+        """
 
         def decorator(func: F) -> F:
             self._tasks[tasktype] = func
@@ -194,6 +212,11 @@ class StubberWebhooks:
     ) -> Any:
         """Create a stub of ``template_name`` in its start state, committed, and return it.
 
+        ``stub_created`` is sent after the commit, with the source ``api``.
+
+        :param template_name: The template of the new stub.
+        :param data: The stub's initial data (copied).
+        :param subject: A free text describing the stub.
         :raises ActionNotFound: when no such template is registered.
         """
         return _state().engine.create_stub(template_name, data, subject=subject)
@@ -205,6 +228,19 @@ class StubberWebhooks:
 
         Availability in the current state, validation, handlers and signals apply as for
         webhooks; ``webhooks.enable`` is not required.
+
+        :param stub_or_ref: The stub or its stubref.
+        :param action_name: The action to run.
+        :param data: The payload, validated with the action's schema.
+        :param source: Recorded on the post and sent with the signals.
+        :raises StubberError: the refusal, as a webhook would answer it:
+            :class:`~flask_stubber.errors.StubNotFound`,
+            :class:`~flask_stubber.errors.ActionNotFound`,
+            :class:`~flask_stubber.errors.ActionNotInState`,
+            :class:`~flask_stubber.errors.ValidationFailed`,
+            :class:`~flask_stubber.ActionRejected`,
+            :class:`~flask_stubber.errors.InternalError` or
+            :class:`~flask_stubber.errors.Unavailable`. Nothing is written then.
         """
         outcome: Outcome = _state().engine.run_action(_ref(stub_or_ref), action_name, data, source=source)
         return outcome.post
@@ -214,7 +250,11 @@ class StubberWebhooks:
         return _state().engine.get_stub(stubref)
 
     def available_actions(self, stub: Any) -> list[str]:
-        """Return the actions available in the stub's current state."""
+        """Return the actions available in the stub's current state, webhook-enabled or not.
+
+        :param stub: The stub or its stubref.
+        :raises StubNotFound: when no stub has that stubref.
+        """
         if isinstance(stub, str):
             found = self.get_stub(stub)
             if found is None:
@@ -262,7 +302,13 @@ class StubberWebhooks:
         revoke_webhook(_state().engine, uuid)
 
     def webhook_url(self, stub_or_ref: Any, action_name: str) -> str:
-        """Return the absolute URL of the implicit webhook for ``action_name`` on a stub."""
+        """Return the absolute URL of the implicit webhook for ``action_name`` on a stub.
+
+        It needs a request context, or ``SERVER_NAME`` in an app context.
+
+        :param stub_or_ref: The stub or its stubref.
+        :param action_name: The action the URL runs.
+        """
         return url_for("stubber.implicit", stubref=_ref(stub_or_ref), action_name=action_name, _external=True)
 
 

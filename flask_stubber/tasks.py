@@ -24,8 +24,11 @@ TaskHandler = Callable[["TaskContext", dict[str, Any]], "Mapping[str, Any] | Non
 class TaskContext:
     """What a task sees: the engine, the action's context and the earlier tasks' results."""
 
+    #: The engine running the action, for tasks that create or change stubs.
     engine: Engine
+    #: The action's context: the stub, the payload, the states.
     action: ActionContext
+    #: The results of the earlier tasks, by task name.
     results: dict[str, Any] = field(default_factory=dict)
 
 

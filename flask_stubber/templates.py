@@ -33,14 +33,23 @@ CONFIRM_TEXTS = {
 class WebhookOptions:
     """The ``action_meta.webhooks`` settings of one action."""
 
+    #: Whether the implicit webhook may run the action.
     enable: bool = False
+    #: The HTTP methods a webhook may use.
     methods: tuple[str, ...] = HTTP_METHODS
+    #: Merge the payload into the root of ``stub.data`` instead of ``stub.data.payload``.
     post_data_on_root: bool = False
+    #: Answer with the stub's state and data (``synchronous.enable``).
     synchronous: bool = False
+    #: The custom response body template (``synchronous.response``).
     response: Any = None
+    #: The name of the sender verifier.
     auth: str | None = None
+    #: Where a browser is sent (``303``) after success; ``~~`` paths are substituted.
     redirect: str | None = None
+    #: Texts of the confirmation page explicit webhook GETs show; ``None`` when off.
     confirm: Mapping[str, str] | None = None
+    #: The ``action_meta.webhooks`` object as written in the template.
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -57,10 +66,15 @@ class TaskSpec:
 class CompiledAction:
     """An action, checked, with its payload schema built."""
 
+    #: The action's name.
     name: str
+    #: The states it may move to; empty when it keeps the state.
     targets: tuple[str, ...]
+    #: The payload schema, built once; ``None`` when the action has no fields and no schema.
     schema: Schema | None
+    #: Its ``action_meta.webhooks`` settings.
     webhooks: WebhookOptions
+    #: Its tasks, in the order they run.
     tasks: tuple[TaskSpec, ...]
 
     def load(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,11 +88,17 @@ class CompiledAction:
 class CompiledTemplate:
     """A template that holds together: states, actions and the start state."""
 
+    #: The template's name.
     name: str
+    #: The state new stubs start in.
     start_state: str
+    #: The actions available in each state, by state.
     states: Mapping[str, tuple[str, ...]]
+    #: The compiled actions, by name.
     actions: Mapping[str, CompiledAction]
+    #: The template's ``details`` object.
     details: Mapping[str, Any]
+    #: The template as it was given, unknown keys included.
     source: Mapping[str, Any]
     #: ``details.webhooks.create`` compiled like an action named ``create``; ``None`` when absent.
     create: CompiledAction | None = None

@@ -143,7 +143,7 @@ def wants_synchronous() -> bool:
 
 
 def success(outcome: Outcome, status: int = 200) -> Response:
-    """Answer a successful execution as SPEC section 5 describes; see :mod:`flask_stubber.responses`."""
+    """Answer a successful execution; see :mod:`flask_stubber.responses`."""
     return respond(outcome, status, synchronous=wants_synchronous())
 
 
