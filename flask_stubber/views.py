@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import signals
 from .engine import Engine, Outcome
 from .errors import (
+    FeatureUnavailable,
     InternalError,
     InvalidBody,
     MethodNotAllowed,
@@ -51,6 +52,20 @@ def implicit(stubref: str, action_name: str) -> Response:
             stubref, action_name, payload, source="webhook", webhook=True, method=request.method
         ),
     )
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of the app's webhooks; 501 without the ``openapi`` extra."""
+    try:
+        from .openapi import openapi_document
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("apispec"):
+            raise
+        raise FeatureUnavailable(
+            "The OpenAPI document needs apispec; install flask-stubber[openapi]."
+        ) from None
+    return json_response(openapi_document(_app()), 200)
 
 
 def handle_webhook(kind: str, run: Callable[[Engine, dict[str, Any]], Outcome], status: int = 200) -> Response:
