@@ -38,11 +38,16 @@ class StubberGroup(AppGroup):
     """A command group that reports :class:`~flask_stubber.StubberError` as a click error (exit code 1)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; a :class:`~flask_stubber.StubberError` becomes a :class:`click.ClickException`."""
+        """Run the command; a :class:`~flask_stubber.StubberError` becomes a :class:`click.ClickException`.
+
+        The message is the error's sentence, then its extra members (such as the
+        validation ``errors``) one per line.
+        """
         try:
             return super().invoke(ctx)
         except StubberError as exc:
-            raise click.ClickException(exc.message) from exc
+            lines = [exc.message, *(f"{key}: {json.dumps(value, default=str)}" for key, value in exc.extra.items())]
+            raise click.ClickException("\n".join(lines)) from exc
 
 
 stubber_cli = StubberGroup("stubber", help="Inspect templates and stubs, run actions, draw diagrams.")

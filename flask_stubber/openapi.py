@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
+from flask import Flask, current_app
 from marshmallow import Schema
 
 from .errors import (
@@ -49,8 +50,6 @@ from .fields import _Number, _Select
 from .templates import CompiledAction, CompiledTemplate
 
 if TYPE_CHECKING:
-    from flask import Flask
-
     from .extension import StubberState
 
 __all__ = ["openapi_document"]
@@ -80,14 +79,20 @@ _RETRY_AFTER = {"schema": {"type": "integer"}, "description": "Seconds to wait b
 _cache: weakref.WeakKeyDictionary[Flask, tuple[int, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
-def openapi_document(app: Flask) -> dict[str, Any]:
-    """Return the OpenAPI document of ``app``'s webhooks, built once per app and template revision."""
+def openapi_document(app: Flask | None = None) -> dict[str, Any]:
+    """Return the OpenAPI document of an app's webhooks, built once per app and template revision.
+
+    :param app: The application; the current one by default.
+    """
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
     state: StubberState = app.extensions["stubber"]
     cached = _cache.get(app)
     if cached is not None and cached[0] == state.ext.revision:
         return cached[1]
     revision = state.ext.revision
-    document = _Builder(app, state).build()
+    with app.app_context():  # The templates the app serves are looked up in its context.
+        document = _Builder(app, state).build()
     _cache[app] = (revision, document)
     return document
 

@@ -54,9 +54,11 @@ def implicit(stubref: str, action_name: str) -> Response:
     )
 
 
-@blueprint.get("/openapi.json")
+@blueprint.route("/openapi.json", methods=_ALL_METHODS)
 def openapi() -> Response:
     """The OpenAPI 3.1 document of the app's webhooks; 501 without the ``openapi`` extra."""
+    if request.method != "GET":
+        raise MethodNotAllowed(f"The OpenAPI document answers GET, not {request.method}.")
     try:
         from .openapi import openapi_document
     except ModuleNotFoundError as exc:
@@ -65,7 +67,7 @@ def openapi() -> Response:
         raise FeatureUnavailable(
             "The OpenAPI document needs apispec; install flask-stubber[openapi]."
         ) from None
-    return json_response(openapi_document(_app()), 200)
+    return json_response(openapi_document(), 200)
 
 
 def handle_webhook(kind: str, run: Callable[[Engine, dict[str, Any]], Outcome], status: int = 200) -> Response:
