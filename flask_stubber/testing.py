@@ -32,6 +32,7 @@ from flask import Flask, current_app
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
+from werkzeug.local import LocalProxy
 
 from . import signals
 from .models import normalize_stubref
@@ -340,6 +341,8 @@ def assert_problem(response: TestResponse, status: int, error: str) -> dict[str,
             problems.append("a body whose status or success member is wrong")
         if not {"type", "title", "detail"} <= body.keys():
             problems.append("a body without type, title and detail")
+        if "Traceback" in str(body):
+            problems.append("a stack trace in the body")
     if problems or not isinstance(body, dict):
         raise AssertionError(f"Expected a {status} {error} problem; got {', '.join(problems)}: {response.data!r}")
     return body
@@ -377,6 +380,9 @@ def capture_signals(app: Flask | None = None, *names: str) -> Iterator[SignalRec
             client.post(url, json={"amount": 1})
         assert recorded.names() == ["webhook_received", "action_executing", "action_executed"]
 
+    Context proxies among the keyword arguments, such as ``request``, are recorded as the
+    objects they stand for, so they can be inspected after the request.
+
     :param app: The sender to listen to; the current app by default.
     :param names: The signals to record, such as ``"action_executed"``; every one by default.
     """
@@ -388,7 +394,8 @@ def capture_signals(app: Flask | None = None, *names: str) -> Iterator[SignalRec
             raise ValueError(f"flask_stubber.signals has no signal {name!r}; use one of {', '.join(SIGNALS)}.")
 
         def receive(_sender: Any, _name: str = name, **kwargs: Any) -> None:
-            recorder.events.append((_name, kwargs))
+            resolved = {k: v._get_current_object() if isinstance(v, LocalProxy) else v for k, v in kwargs.items()}
+            recorder.events.append((_name, resolved))
 
         getattr(signals, name).connect(receive, sender, weak=False)
         receivers.append((getattr(signals, name), receive))

@@ -31,6 +31,12 @@ VERIFIERS = {
 
 
 @pytest.fixture
+def database_url(tmp_path: Any) -> str:
+    """The document does not depend on the database: these tests run on SQLite only."""
+    return f"sqlite:///{tmp_path / 'stubber.db'}"
+
+
+@pytest.fixture
 def doc(client: FlaskClient) -> dict[str, Any]:
     response = client.get("/webhooks/openapi.json")
     assert response.status_code == 200
