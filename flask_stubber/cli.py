@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,16 +143,19 @@ def template_info(template: CompiledTemplate) -> dict[str, Any]:
     }
 
 
+_STUB_COLUMNS = ("stubref", "template", "state", "subject", "data", "created_at", "updated_at")
+_POST_COLUMNS = ("id", "action_name", "source", "from_state", "to_state", "data", "delivery_id", "created_at")
+
+
+def _columns(row: Any, names: Iterable[str]) -> dict[str, Any]:
+    values = {name: getattr(row, name) for name in names}
+    return {name: v.isoformat() if isinstance(v, datetime) else v for name, v in values.items()}
+
+
 def stub_info(stub: Any) -> dict[str, Any]:
     """Describe a stub and its history for ``--json``."""
     return {
-        "stubref": stub.stubref,
-        "template": stub.template,
-        "state": stub.state,
-        "subject": stub.subject,
-        "data": stub.data,
-        "created_at": stub.created_at.isoformat(),
-        "updated_at": stub.updated_at.isoformat(),
+        **_columns(stub, _STUB_COLUMNS),
         "available_actions": _state().ext.available_actions(stub),
         "posts": [post_info(post) for post in stub.posts],
     }
@@ -159,16 +163,7 @@ def stub_info(stub: Any) -> dict[str, Any]:
 
 def post_info(post: Any) -> dict[str, Any]:
     """Describe one history entry for ``--json``."""
-    return {
-        "id": post.id,
-        "action_name": post.action_name,
-        "source": post.source,
-        "from_state": post.from_state,
-        "to_state": post.to_state,
-        "data": post.data,
-        "delivery_id": post.delivery_id,
-        "created_at": post.created_at.isoformat(),
-    }
+    return _columns(post, _POST_COLUMNS)
 
 
 @stubber_cli.command("templates")

@@ -20,6 +20,7 @@ import re
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -216,7 +217,7 @@ class _Builder:
                 operation["requestBody"] = self.body(schemas)
             self.finish(operation, [a.webhooks.auth for _, a in allowed], codes, body=method == "POST")
             operations[method.lower()] = operation
-        self.spec.path(path=f"{self.prefix}/im/{{stubref}}/{action_name}", operations=operations,
+        self.spec.path(path=f"{self.prefix}/im/{{stubref}}/{quote(action_name, safe='')}", operations=operations,
                        parameters=[_STUBREF])
 
     def create_path(self, template: CompiledTemplate) -> None:
@@ -229,7 +230,7 @@ class _Builder:
             "responses": {"201": _json_response("The stub was created.", "StubCreated")},
         }
         self.finish(operation, [template.create_options.get("auth")], _COMMON, body=True)
-        self.spec.path(path=f"{self.prefix}/create/{template.name}", operations={"post": operation})
+        self.spec.path(path=f"{self.prefix}/create/{quote(template.name, safe='')}", operations={"post": operation})
 
     def explicit_path(self) -> None:
         operations = {}

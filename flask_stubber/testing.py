@@ -418,6 +418,9 @@ def create_test_app(
 ) -> Flask:
     """Return a testing app with Flask-SQLAlchemy and ``stubber`` initialised, tables created.
 
+    ``SERVER_NAME`` is ``localhost``, so :meth:`~flask_stubber.StubberWebhooks.webhook_url`
+    works in an app context as well as in a request.
+
     :param stubber: The extension, with its templates registered.
     :param database_url: Where to store stubs; an in-memory SQLite database by default.
     :param db: The Flask-SQLAlchemy extension; a new one by default (``app.extensions["sqlalchemy"]``).

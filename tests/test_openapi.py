@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from typing import Any
 
@@ -165,6 +166,9 @@ def test_security_of_configured_verifiers(client: FlaskClient, stubber: StubberW
     assert paths["/webhooks/create/order"]["post"]["security"] == [{"partner": []}]
     for path in (f"{IM}/payment_received", f"{IM}/add_note", "/webhooks/create/order"):
         assert "401" in paths[path]["post"]["responses"]
+    text = json.dumps(doc)
+    for secret in ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_test", "s3cret", "t0ken", '"k"'):
+        assert secret not in text
 
 
 def test_templates_sharing_an_action_share_its_path(client: FlaskClient, stubber: StubberWebhooks) -> None:
@@ -190,7 +194,7 @@ def test_nested_and_registered_schemas_get_stable_names(client: FlaskClient, stu
         reference = fields.String(required=True)
 
     stubber.register_schema("PaymentSchema", PaymentSchema)
-    t = Template("shop order", start_state="new")
+    t = Template("shop order", start_state="new", create_webhook=True)
     t.state("new", actions=["pay", "pay_later", "describe"])
     t.action("pay", schema="PaymentSchema", webhook=True)
     t.action("pay_later", schema="PaymentSchema", webhook=True)
@@ -211,6 +215,7 @@ def test_nested_and_registered_schemas_get_stable_names(client: FlaskClient, stu
     for action in ("pay", "pay_later"):
         body = doc["paths"][f"{IM}/{action}"]["post"]["requestBody"]["content"]["application/json"]
         assert body["schema"] == {"$ref": "#/components/schemas/PaymentSchema"}
+    assert doc["paths"]["/webhooks/create/shop%20order"]["post"]["operationId"] == "create_shop_order"
 
 
 def test_component_names() -> None:
