@@ -248,6 +248,14 @@ class RateLimited(StubberError):
         self.retry_after = retry_after
 
 
+class FeatureUnavailable(StubberError):
+    """An optional feature is not installed, such as the OpenAPI document without apispec."""
+
+    status = 501
+    code = "not_implemented"
+    title = "Not implemented"
+
+
 class InternalError(StubberError):
     """A bug or a failing handler; the transaction was rolled back."""
 

@@ -90,6 +90,8 @@ class StubberWebhooks:
         self._schemas: dict[str, type[Schema]] = {}
         self._handlers: dict[tuple[str, str], ActionHandler] = {}
         self._tasks: dict[str, TaskHandler] = dict(BUILTIN_TASKS)
+        #: Changes whenever a template is registered; caches of derived documents (OpenAPI) compare it.
+        self.revision = 0
         if app is not None:
             self.init_app(app)
 
@@ -121,9 +123,11 @@ class StubberWebhooks:
                 state.templates[compiled.name] = compiled
         app.extensions["stubber"] = state
 
+        from .cli import stubber_cli
         from .views import blueprint
 
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
+        app.cli.add_command(stubber_cli)
 
     # -- registration ---------------------------------------------------------------
 
@@ -135,6 +139,7 @@ class StubberWebhooks:
         """
         compiled = self._compile(load_source(source))
         self._templates[compiled.name] = compiled
+        self.revision += 1
         return compiled
 
     def _compile(self, source: dict[str, Any]) -> CompiledTemplate:

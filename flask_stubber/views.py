@@ -14,6 +14,7 @@ from . import signals
 from .create import create_from_webhook
 from .engine import Engine, Outcome
 from .errors import (
+    FeatureUnavailable,
     InternalError,
     InvalidBody,
     MethodNotAllowed,
@@ -70,6 +71,22 @@ def create(template_name: str) -> Response:
         "create", lambda engine, payload: create_from_webhook(engine, template_name, payload, method=request.method),
         201,
     )
+
+
+@blueprint.route("/openapi.json", methods=_ALL_METHODS)
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of the app's webhooks; 501 without the ``openapi`` extra."""
+    if request.method != "GET":
+        raise MethodNotAllowed(f"The OpenAPI document answers GET, not {request.method}.")
+    try:
+        from .openapi import openapi_document
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("apispec"):
+            raise
+        raise FeatureUnavailable(
+            "The OpenAPI document needs apispec; install flask-stubber[openapi]."
+        ) from None
+    return json_response(openapi_document(), 200)
 
 
 def handle_webhook(

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_stubber import ActionRejected, StubberWebhooks, signals
-
-
-@pytest.fixture
-def events(app: Flask) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    log: list[tuple[str, dict[str, Any]]] = []
-    receivers = []
-    for name in ("stub_created", "webhook_received", "webhook_rejected", "action_executing", "action_executed"):
-        signal = getattr(signals, name)
-
-        def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
-            assert sender is app
-            log.append((_name, kwargs))
-
-        signal.connect(receiver, app)
-        receivers.append((signal, receiver))
-    yield log
-    for signal, receiver in receivers:
-        signal.disconnect(receiver, app)
+from flask_stubber.testing import SignalRecorder, assert_not_posted, assert_problem
 
 
 def test_signals_are_in_their_own_namespace() -> None:
@@ -36,13 +17,13 @@ def test_signals_are_in_their_own_namespace() -> None:
     assert signals.stub_created.name == "stub-created"
 
 
-def test_successful_webhook_fires_in_order(client: FlaskClient, stub: Any, events: list[Any]) -> None:
-    events.clear()
+def test_successful_webhook_fires_in_order(client: FlaskClient, stub: Any, stubber_signals: SignalRecorder) -> None:
+    stubber_signals.clear()
     client.post(f"/webhooks/im/{stub.stubref}/payment_received", json={"amount": 4})
-    assert [name for name, _ in events] == ["webhook_received", "action_executing", "action_executed"]
-    received, executing, executed = (kw for _, kw in events)
+    assert stubber_signals.names() == ["webhook_received", "action_executing", "action_executed"]
+    received, executing, executed = (kw for _, kw in stubber_signals.events)
     assert received["kind"] == "implicit"
-    assert received["request"].path.endswith("/payment_received")
+    assert received["request"].path == f"/webhooks/im/{stub.stubref}/payment_received"
     assert {k: executing[k] for k in ("action_name", "payload", "from_state", "to_state", "source")} == {
         "action_name": "payment_received", "payload": {"amount": 4}, "from_state": "awaiting_payment",
         "to_state": "paid", "source": "webhook"}
@@ -51,7 +32,8 @@ def test_successful_webhook_fires_in_order(client: FlaskClient, stub: Any, event
     assert executed["to_state"] == "paid"
 
 
-def test_stub_created_after_commit(app: Flask, stubber: StubberWebhooks, db: SQLAlchemy, events: list[Any]) -> None:
+def test_stub_created_after_commit(app: Flask, stubber: StubberWebhooks, db: SQLAlchemy,
+                                  stubber_signals: SignalRecorder) -> None:
     seen_in_db: list[bool] = []
 
     def check(sender: Any, stub: Any, source: str) -> None:
@@ -66,12 +48,12 @@ def test_stub_created_after_commit(app: Flask, stubber: StubberWebhooks, db: SQL
         stub = stubber.create_stub("order")
     finally:
         signals.stub_created.disconnect(check, app)
-    assert events == [("stub_created", {"stub": stub, "source": "api"})]
+    assert stubber_signals.events == [("stub_created", {"stub": stub, "source": "api"})]
     assert seen_in_db == [True]
 
 
 def test_executing_receiver_can_veto(client: FlaskClient, app: Flask, stub: Any, stubber, db,
-                                     events: list[Any]) -> None:
+                                     stubber_signals: SignalRecorder) -> None:
     def veto(sender: Any, **kwargs: Any) -> None:
         raise ActionRejected("blocked", "Payments are paused.")
 
@@ -80,15 +62,15 @@ def test_executing_receiver_can_veto(client: FlaskClient, app: Flask, stub: Any,
         response = client.post(f"/webhooks/im/{stub.stubref}/payment_received", json={"amount": 4})
     finally:
         signals.action_executing.disconnect(veto, app)
-    assert response.status_code == 409
-    assert response.get_json()["error"] == "blocked"
-    names = [name for name, _ in events]
+    assert assert_problem(response, 409, "blocked")["detail"] == "Payments are paused."
+    names = stubber_signals.names()
     assert "action_executed" not in names
     assert names[-1] == "webhook_rejected"
-    assert events[-1][1] == {"error": "blocked", "status": 409, "stubref": stub.stubref,
-                             "action_name": "payment_received"}
+    assert stubber_signals.of("webhook_rejected") == [{"error": "blocked", "status": 409, "stubref": stub.stubref,
+                                                       "action_name": "payment_received"}]
     db.session.rollback()
     assert stubber.get_stub(stub.stubref).state == "awaiting_payment"
+    assert_not_posted(stub)
 
 
 def test_executed_receiver_failure_is_logged_and_work_kept(client: FlaskClient, app: Flask, stub: Any,
@@ -107,8 +89,10 @@ def test_executed_receiver_failure_is_logged_and_work_kept(client: FlaskClient, 
     assert stubber.get_stub(stub.stubref).state == "paid"
 
 
-def test_no_executed_signal_for_rolled_back_work(client: FlaskClient, stub: Any, stubber, events: list[Any]) -> None:
+def test_no_executed_signal_for_rolled_back_work(client: FlaskClient, stub: Any, stubber,
+                                                 stubber_signals: SignalRecorder) -> None:
     stubber.action_handler("order", "payment_received")(lambda s, p, c: 1 / 0)
-    events.clear()
+    stubber_signals.clear()
     assert client.post(f"/webhooks/im/{stub.stubref}/payment_received", json={"amount": 4}).status_code == 500
-    assert [name for name, _ in events] == ["webhook_received", "webhook_rejected"]
+    assert stubber_signals.names() == ["webhook_received", "webhook_rejected"]
+    assert_not_posted(stub)

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_stubber import StubberWebhooks, signals
+from flask_stubber.testing import StubberClient, assert_posted, assert_problem
 
 from .conftest import count_rows
 
@@ -36,18 +37,18 @@ def test_post_json_moves_stub_and_answers_success_body(client: FlaskClient, stub
     assert body == {"success": True, "stubref": stub.stubref, "action_name": "payment_received",
                     "post_id": body["post_id"]}
     assert isinstance(body["post_id"], int)
-    fresh = reload(stubber, db, stub.stubref)
-    assert fresh.state == "paid"
-    assert fresh.data == {"customer": "ada", "payload": {"amount": 12.5, "currency": "ZAR", "ref": "x1"}}
-    [post] = fresh.posts
-    assert (post.action_name, post.source, post.from_state, post.to_state) == (
-        "payment_received", "webhook", "awaiting_payment", "paid")
-    assert post.data == {"amount": 12.5, "currency": "ZAR", "ref": "x1"}
+    post = assert_posted(stub, "payment_received", source="webhook", from_state="awaiting_payment", to_state="paid",
+                         payload={"amount": 12.5, "currency": "ZAR", "ref": "x1"})
     assert post.id == body["post_id"]
+    fresh = reload(stubber, db, stub.stubref)
+    assert fresh.data == {"customer": "ada", "payload": {"amount": 12.5, "currency": "ZAR", "ref": "x1"}}
+    assert len(fresh.posts) == 1
 
 
-def test_get_query_string_is_the_payload(client: FlaskClient, stub: Any, stubber, db) -> None:
-    response = client.get(url(stub, "payment_received") + "?amount=3&currency=USD&_synchronous=true")
+def test_get_query_string_is_the_payload(stubber_client: StubberClient, stub: Any, stubber, db) -> None:
+    response = stubber_client.run(stub, "payment_received", query={"amount": "3", "currency": "USD"},
+                                  synchronous=True)
+    assert response.request.method == "GET"
     assert response.status_code == 200
     body = response.get_json()
     assert body["state"] == "paid"
@@ -87,18 +88,6 @@ def test_synchronous_flag_adds_state_and_data(client: FlaskClient, stub: Any) ->
     body = client.post(url(stub, "add_note") + "?_synchronous=1", json={"n": 1}).get_json()
     assert body["state"] == "awaiting_payment"
     assert body["data"] == {"customer": "ada", "n": 1}
-
-
-def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["error"] == code
-    assert body["success"] is False
-    assert {"type", "title", "detail"} <= body.keys()
-    assert "Traceback" not in body["detail"]
-    return body  # type: ignore[no-any-return]
 
 
 REFUSALS = [
