@@ -104,6 +104,7 @@ class Models:
 
     stub: Any
     post: Any
+    delivery: Any = None
 
 
 _models: weakref.WeakKeyDictionary[Any, dict[str, Models]] = weakref.WeakKeyDictionary()
@@ -131,5 +132,7 @@ def get_models(db: SQLAlchemy, stub_model: type[Any] | None = None) -> Models:
     stub_model.posts = relationship(
         post_model, order_by=post_model.id, lazy="select", cascade="all, delete-orphan", passive_deletes=True
     )
-    models = per_db[key] = Models(stub=stub_model, post=post_model)
+    from .deliveries import declare_delivery_model
+
+    models = per_db[key] = Models(stub=stub_model, post=post_model, delivery=declare_delivery_model(db, suffix))
     return models

@@ -10,7 +10,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import signals
+from . import limits, signals
+from .deliveries import DeliveryReplayed, fingerprint
 from .engine import Engine, Outcome
 from .errors import (
     InternalError,
@@ -23,6 +24,8 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .extension import StubberState
+from .guard import Guard
+from .verifiers import SignedRequest
 
 logger = logging.getLogger("flask_stubber")
 
@@ -54,7 +57,12 @@ def implicit(stubref: str, action_name: str) -> Response:
 
 
 def handle_webhook(kind: str, run: Callable[[Engine, dict[str, Any]], Outcome], status: int = 200) -> Response:
-    """The path every webhook takes: announce, read the payload, run one engine call, answer.
+    """The path every webhook takes: announce, read the body, verify the sender, check the
+    delivery id, run one engine call, answer.
+
+    The sender is verified, and the delivery id checked, by the engine's hooks once it knows
+    the target (see :class:`~flask_stubber.guard.Guard`); a body that cannot be decoded is
+    refused only after the sender was verified, so a forger learns nothing but ``401``.
 
     :param kind: ``implicit``, ``explicit`` or ``create``, as sent with ``webhook_received``.
     :param run: Makes the one engine call with the payload.
@@ -62,8 +70,32 @@ def handle_webhook(kind: str, run: Callable[[Engine, dict[str, Any]], Outcome], 
     """
     signals.webhook_received.send(_app(), request=request, kind=kind)
     state = _state()
-    payload = read_payload(state.config.max_content_length)
-    return success(run(state.engine, payload), status)
+    raw = read_body(state.config.max_content_length)
+    payload: dict[str, Any] = {}
+    deferred: StubberError | None = None
+    try:
+        payload = parse_payload(raw)
+    except (InvalidBody, UnsupportedMediaType) as exc:
+        if not state.verifiers:
+            raise
+        deferred = exc
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != _CONTROL]
+    guard = Guard(
+        verifiers=state.verifiers,
+        default_auth=state.config.default_auth,
+        store=state.deliveries,
+        signed=SignedRequest(raw, dict(request.headers.items()), None if deferred else payload),
+        print_=fingerprint(request.method, request.mimetype, query, raw),
+        respond=lambda outcome: success(outcome, status),
+        deferred=deferred,
+    )
+    try:
+        outcome = run(state.engine.bind(guard), payload)
+    except DeliveryReplayed as replay:
+        return replay.response
+    finally:
+        guard.close()
+    return guard.response or success(outcome, status)
 
 
 def read_payload(max_length: int) -> dict[str, Any]:
@@ -74,8 +106,17 @@ def read_payload(max_length: int) -> dict[str, Any]:
     :raises UnsupportedMediaType: for other content types.
     :raises InvalidBody: for malformed JSON or a JSON value that is not an object.
     """
+    return parse_payload(read_body(max_length))
+
+
+def read_body(max_length: int) -> bytes:
+    """Return the raw body bytes of a POST (empty for GET), exactly as received.
+
+    :raises MethodNotAllowed: for methods other than GET and POST.
+    :raises PayloadTooLarge: before reading a body larger than ``max_length``.
+    """
     if request.method == "GET":
-        return _flatten(request.args.to_dict(flat=False), drop=_CONTROL)
+        return b""
     if request.method != "POST":
         raise MethodNotAllowed(f"Webhooks accept GET and POST, not {request.method}.")
     too_large = PayloadTooLarge(f"The body is larger than the {max_length} bytes this endpoint accepts.")
@@ -89,6 +130,17 @@ def read_payload(max_length: int) -> dict[str, Any]:
         raise too_large from None
     if len(raw) > max_length:
         raise too_large
+    return raw
+
+
+def parse_payload(raw: bytes) -> dict[str, Any]:
+    """Decode the payload: the query string on GET, a JSON object or form on POST.
+
+    :raises UnsupportedMediaType: for other content types.
+    :raises InvalidBody: for malformed JSON or a JSON value that is not an object.
+    """
+    if request.method == "GET":
+        return _flatten(request.args.to_dict(flat=False), drop=_CONTROL)
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         try:
@@ -139,6 +191,8 @@ def handle_error(exc: Exception) -> Response:
         error = exc
     elif isinstance(exc, RequestEntityTooLarge):
         error = PayloadTooLarge("The body is larger than this endpoint accepts.")
+    elif isinstance(exc, HTTPException) and exc.code == 429:
+        error = RateLimited("Too many requests; retry after the time in Retry-After.", retry_after=limits.retry_after())
     elif isinstance(exc, HTTPException):
         error = StubberError(exc.description or exc.name)
         error.status, error.code, error.title = exc.code or 500, exc.name.lower().replace(" ", "_"), exc.name
