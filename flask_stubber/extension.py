@@ -310,6 +310,8 @@ def _read_config(app: Flask) -> StubberConfig:
     for key in ("STUBBER_IDEMPOTENCY_TTL", "STUBBER_TIMESTAMP_TOLERANCE"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] <= 0:
             raise StubberError(f"{key} must be a positive number of seconds.")
+    if not isinstance(cfg["STUBBER_VERIFIERS"], Mapping):
+        raise StubberError("STUBBER_VERIFIERS must be a dict of verifier name -> settings.")
     for key in ("STUBBER_DEFAULT_AUTH", "STUBBER_RATE_LIMIT"):
         if cfg[key] is not None and not isinstance(cfg[key], str):
             raise StubberError(f"{key} must be a string or None.")
