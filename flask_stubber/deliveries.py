@@ -201,13 +201,19 @@ class DeliveryStore:
         raise DeliveryReplayed(stored.to_response())
 
     def add(self, scope: str, key: str, print_: str, response: Response, outcome: Outcome) -> None:
-        """Record a delivery in the current transaction."""
+        """Record a delivery in the current transaction.
+
+        The row is flushed at once, so that a duplicate in another process waits on its unique
+        key from now until the commit, and then answers with the stored response.
+        """
         stored = StoredResponse.of(response)
-        self.session().add(self.model(
+        session = self.session()
+        session.add(self.model(
             scope=scope, key=key, fingerprint=print_, stubref=outcome.stubref, action_name=outcome.action_name,
             post_id=outcome.post_id, status=stored.status, response_type=stored.mimetype, response_body=stored.body,
             response_location=stored.location,
         ))
+        session.flush()
 
     def prune(self, older_than: int | None = None) -> int:
         """Delete deliveries older than ``older_than`` seconds (default: the TTL) and commit.

@@ -28,14 +28,14 @@ def server(app: Flask) -> Iterator[str]:
     thread.join(10)
 
 
-def fire(urls: list[tuple[str, dict[str, Any]]]) -> list[requests.Response]:
+def fire(urls: list[tuple[str, dict[str, Any]]], headers: dict[str, str] | None = None) -> list[requests.Response]:
     barrier = threading.Barrier(len(urls))
 
     def call(item: tuple[str, dict[str, Any]]) -> requests.Response:
         url, body = item
         with requests.Session() as session:
             barrier.wait(10)
-            return session.post(url, json=body, timeout=60)
+            return session.post(url, json=body, headers=headers, timeout=60)
 
     with ThreadPoolExecutor(len(urls)) as pool:
         return list(pool.map(call, urls))
