@@ -35,6 +35,9 @@ blueprint = Blueprint("stubber", __name__)
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 _CONTROL = "_synchronous"
+#: The deepest nesting of objects and arrays a JSON body may have (MariaDB stores at most
+#: 32 levels, and the stub's data adds one).
+MAX_NESTING = 30
 
 
 def _state() -> StubberState:
@@ -144,11 +147,13 @@ def parse_payload(raw: bytes) -> dict[str, Any]:
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         try:
-            value = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError):
+            value = json.loads(raw, parse_constant=_no_constant) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidBody("The body is not valid JSON.") from None
         if not isinstance(value, dict):
             raise InvalidBody('The JSON body must be an object, such as {"amount": 10}.')
+        if _depth(value) > MAX_NESTING:
+            raise InvalidBody(f"The JSON body is nested more than {MAX_NESTING} levels deep.")
         return value
     if mimetype in _FORMS:
         try:
@@ -161,6 +166,21 @@ def parse_payload(raw: bytes) -> dict[str, Any]:
     raise UnsupportedMediaType(
         f"POST bodies must be application/json or a form, not {mimetype or 'an untyped body'}."
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:
+            children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+            todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _flatten(values: dict[str, list[str]], drop: str | None = None) -> dict[str, Any]:
