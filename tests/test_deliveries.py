@@ -23,7 +23,7 @@ from flask_stubber.views import handle_error, handle_webhook
 
 from . import signing
 from .conftest import ORDER, count_rows, make_app
-from .test_concurrency import fire, server  # noqa: F401  (the threaded server fixture)
+from .test_concurrency import executions, fire, server  # noqa: F401  (the threaded server fixture)
 from .test_verifiers import SIGNED
 from .test_webhooks import assert_problem
 
@@ -334,14 +334,9 @@ def test_create_deliveries_race_across_processes(two_processes: list[tuple[Flask
 @pytest.mark.slow
 def test_twenty_identical_deliveries_in_parallel_execute_once(app: Flask, server: str, stubber, db) -> None:  # noqa: F811
     stub = stubber.create_stub("order")
-    executed: list[str] = []
-    receiver = lambda sender, **kw: executed.append(kw["stub"].stubref)  # noqa: E731
-    signals.action_executed.connect(receiver, app)
-    try:
+    with executions(app) as executed:
         url = f"{server}/webhooks/im/{stub.stubref}/payment_received"
         responses = fire([(url, {"amount": 7})] * 20, headers={"Idempotency-Key": "pay-7"})
-    finally:
-        signals.action_executed.disconnect(receiver, app)
     assert executed == [stub.stubref]
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {200, 409} and statuses[200] >= 1, statuses

@@ -334,7 +334,7 @@ def test_secrets_never_reach_logs_or_responses(client: FlaskClient, signed: Any,
     caplog.set_level(logging.DEBUG)
     bodies = []
     for param in SIGNERS:
-        action, sign, kw = param.values
+        action, sign, _ = param.values
         bodies.append(post(client, signed, action, BODY, sign(BODY + b"x")).get_data(as_text=True))
     text_seen = caplog.text + "".join(bodies)
     assert "failed the verifier" in caplog.text
@@ -469,7 +469,7 @@ def test_registered_scheme_is_usable(database_url: str, db: SQLAlchemy, stubber:
 def test_registered_scheme_settings_are_checked(tmp_path: Any) -> None:
     ext = StubberWebhooks()
     ext.register_verifier_scheme("toy", SharedHeader)
-    with pytest.raises(StubberError, match="unknown setting 'valuez'. Did you mean 'values'"):
+    with pytest.raises(StubberError, match=r"unknown setting 'valuez'\. Did you mean 'values'"):
         make_app(f"sqlite:///{tmp_path / 'a.db'}", SQLAlchemy(), ext,
                  STUBBER_VERIFIERS={"t": {"scheme": "toy", "header": "X", "values": ["a"], "valuez": 1}})
     with pytest.raises(TypeError, match="callable"):
