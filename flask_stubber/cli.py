@@ -257,21 +257,6 @@ def urls_command(stubref: str, base_url: str | None, json_output: bool) -> None:
     emit(rows, json_output, human)
 
 
-def check_template(template: CompiledTemplate, verifiers: Mapping[str, Any], default_auth: str | None) -> None:
-    """Raise :class:`~flask_stubber.TemplateError` when a webhook action names a verifier that is not configured."""
-    for name, action in template.actions.items():
-        auth, path = action.webhooks.auth, f"actions.{name}.action_meta.webhooks.auth"
-        if auth is None and action.webhooks.enable:
-            auth, path = default_auth, "STUBBER_DEFAULT_AUTH"
-        if auth is not None and auth not in verifiers:
-            raise TemplateError(
-                f"the verifier {auth!r} is not configured.",
-                template=template.name,
-                path=path,
-                fix=f"Add it to STUBBER_VERIFIERS or use one of: {', '.join(sorted(verifiers)) or 'none configured'}.",
-            )
-
-
 @stubber_cli.command("check")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @json_option
@@ -285,7 +270,7 @@ def check_command(files: tuple[Path, ...], json_output: bool) -> None:
     for label, source in sources:
         try:
             template = state.ext._compile(load_source(source))
-            check_template(template, state.config.verifiers, state.config.default_auth)
+            state.check_template(template)
         except TemplateError as exc:
             results.append({"source": label, "ok": False, "error": exc.message})
         else:

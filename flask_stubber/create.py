@@ -46,7 +46,14 @@ def create_from_webhook(engine: Engine, template_name: str, payload: dict[str, A
     """
     template = engine.ext.get_template(template_name)
     create = template.create if template is not None else None
-    if template is None or create is None or not create.webhooks.enable:
+    enabled = template is not None and create is not None and create.webhooks.enable
+    hooks = engine.hooks
+    auth = create.webhooks.auth if enabled and create is not None else None
+    scope = f"create/{template_name}" if enabled else None
+    if hooks is not None:
+        # The sender is verified (and a known delivery replayed) before anything else is said.
+        hooks.admit(auth, scope)
+    if template is None or create is None or not enabled:
         raise ActionNotFound(f"No template named {template_name!r} accepts stubs created by webhook.")
     if method not in create.webhooks.methods:
         raise MethodNotAllowed(f"Stubs are created with POST, not {method}.")
@@ -57,15 +64,22 @@ def create_from_webhook(engine: Engine, template_name: str, payload: dict[str, A
 
     def work() -> Outcome:
         notify.clear()
+        delivery_id = None
+        if hooks is not None:
+            hooks.admit(auth, scope)
+            delivery_id = hooks.delivery_id()
         stub = engine.insert_stub(
             template.name, data, subject=None if subject is None else str(subject), source=SOURCE, notify=notify
         )
-        post = engine.record_creation(stub, validated, source=SOURCE)
-        return Outcome(
+        post = engine.record_creation(stub, validated, source=SOURCE, delivery_id=delivery_id)
+        outcome = Outcome(
             stubref=stub.stubref, action_name="create", post_id=post.id, state=stub.state,
             data=copy.deepcopy(stub.data), results={}, stub=stub, post=post,
             synchronous=create.webhooks.synchronous, webhooks=create.webhooks,
         )
+        if hooks is not None:
+            hooks.record(outcome)
+        return outcome
 
     outcome: Outcome = engine.transaction(work)
     for send in notify:

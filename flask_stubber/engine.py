@@ -13,7 +13,7 @@ import copy
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import marshmallow
 from flask import current_app
@@ -46,7 +46,31 @@ logger = logging.getLogger("flask_stubber")
 
 #: SQLSTATEs and MySQL error numbers after which a transaction is simply tried again.
 _RETRYABLE = {"40001", "40P01", 1213, 1205}
+#: Unique keys whose collision means "another transaction won a race": try again.
+_RETRYABLE_UNIQUE = ("stubref", "deliveries")
 _ATTEMPTS = 3
+
+
+class EngineHooks(Protocol):
+    """Checks the webhook pipeline runs around one engine call (see :meth:`Engine.bind`)."""
+
+    @property
+    def early(self) -> bool:
+        """Whether :meth:`admit` should also be called before the transaction, from a plain read."""
+
+    def admit(self, auth: str | None, scope: str | None) -> None:
+        """Called once the target is known, before anything is checked or written.
+
+        :param auth: The verifier the target names, or ``None``.
+        :param scope: ``<stubref>/<action>`` or ``create/<template>``; ``None`` when the
+            target does not exist.
+        """
+
+    def record(self, outcome: Outcome) -> None:
+        """Called inside the transaction, just before the commit."""
+
+    def delivery_id(self) -> str | None:
+        """The request's delivery id, recorded on the post."""
 
 
 @dataclass
@@ -136,7 +160,14 @@ class Engine:
         self.models = models
         self.stub_model = models.stub
         self.post_model = models.post
-        self._dialect: str | None = None
+        self.hooks: EngineHooks | None = None
+        self._dialect: dict[str, str] = {}
+
+    def bind(self, hooks: EngineHooks) -> Engine:
+        """Return a copy of this engine whose operations call ``hooks``; for one request."""
+        bound = copy.copy(self)
+        bound.hooks = hooks
+        return bound
 
     @property
     def session(self) -> Session:
@@ -145,9 +176,9 @@ class Engine:
 
     def dialect(self) -> str:
         """Return the dialect name of the stub table's database, looked up once."""
-        if self._dialect is None:
-            self._dialect = self.session.get_bind(mapper=inspect(self.stub_model)).dialect.name
-        return self._dialect
+        if not self._dialect:
+            self._dialect["name"] = self.session.get_bind(mapper=inspect(self.stub_model)).dialect.name
+        return self._dialect["name"]
 
     # -- reading -----------------------------------------------------------------
 
@@ -213,6 +244,8 @@ class Engine:
 
         outcome: Outcome
         ctx: ActionContext
+        if self.hooks is not None and self.hooks.early:
+            self.transaction(lambda: self._admit_early(stubref, action_name))
         outcome, ctx = self.transaction(attempt)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         for notify in ctx.after_commit:
@@ -225,6 +258,21 @@ class Engine:
         except Exception:
             logger.exception("A receiver of action_executed failed; the action stays committed.")
         return outcome
+
+    def _admit_early(self, stubref: str, action_name: str) -> None:
+        """Run the hooks' checks from a plain read, before the row lock is taken."""
+        assert self.hooks is not None
+        ref = normalize_stubref(stubref)
+        model = self.stub_model
+        found = self.session.execute(
+            select(model.stubref, model.template).where(model.stubref == ref)
+        ).first() if ref is not None else None
+        template = self.ext.get_template(found.template) if found is not None else None
+        action = template.actions.get(action_name) if template is not None else None
+        if found is None or action is None:
+            self.hooks.admit(None, None)
+        else:
+            self.hooks.admit(action.webhooks.auth, f"{found.stubref}/{action_name}")
 
     def _execute(
         self,
@@ -240,11 +288,19 @@ class Engine:
         lid: str | None,
         before_execute: Callable[[Any], None] | None,
     ) -> tuple[Outcome, ActionContext]:
-        stub = self._lock(stubref)
-        if before_execute is not None:
-            before_execute(stub)
+        try:
+            stub = self._lock(stubref)
+        except StubNotFound:
+            if self.hooks is not None:
+                self.hooks.admit(None, None)
+            raise
         template = self.ext.get_template(stub.template)
         action = template.actions.get(action_name) if template is not None else None
+        if self.hooks is not None:
+            self.hooks.admit(*((action.webhooks.auth, f"{stub.stubref}/{action_name}") if action else (None, None)))
+            delivery_id = delivery_id or self.hooks.delivery_id()
+        if before_execute is not None:
+            before_execute(stub)
         if template is None or action is None or (webhook and not action.webhooks.enable):
             raise ActionNotFound(f"The stub {stub.stubref} has no action {action_name!r} that a webhook can run.")
         if method is not None and method not in action.webhooks.methods:
@@ -303,6 +359,8 @@ class Engine:
         )
         if before_commit is not None:
             before_commit(outcome)
+        if self.hooks is not None:
+            self.hooks.record(outcome)
         return outcome, ctx
 
     def _run_tasks(self, ctx: ActionContext) -> None:
@@ -401,7 +459,7 @@ class Engine:
                 raise
             except IntegrityError as exc:
                 session.rollback()
-                if attempt == _ATTEMPTS or "stubref" not in str(exc.orig):
+                if attempt == _ATTEMPTS or not any(key in str(exc.orig) for key in _RETRYABLE_UNIQUE):
                     logger.exception("A database integrity error rolled back the action.")
                     raise InternalError("The action could not be recorded; nothing was written.") from None
             except DBAPIError as exc:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app, url_for
 from marshmallow import Schema
 
+from .deliveries import DeliveryStore
 from .engine import ActionContext, Engine
 from .errors import StubberError, StubNotFound
 from .explicit import WebhookSpec, create_webhook, revoke_webhook
 from .models import get_models
 from .tasks import BUILTIN_TASKS, TaskHandler
 from .templates import CompiledTemplate, Template, compile_template, load_source
+from .verifiers import SCHEMES, Verifier, VerifierFactory, build_verifiers, check_template
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -40,6 +43,8 @@ _DEFAULTS: dict[str, Any] = {
     "STUBBER_REQUIRE_AUTH": False,
     "STUBBER_IDEMPOTENCY_TTL": 86400,
     "STUBBER_TIMESTAMP_TOLERANCE": 300,
+    "STUBBER_RATE_LIMIT": None,
+    "STUBBER_RATE_LIMIT_STORAGE_URI": "memory://",
 }
 
 
@@ -55,9 +60,11 @@ class StubberConfig:
     require_auth: bool
     idempotency_ttl: int
     timestamp_tolerance: int
+    rate_limit: str | None = None
+    rate_limit_storage_uri: str = "memory://"
 
 
-@dataclass
+@dataclass(eq=False)
 class StubberState:
     """What ``app.extensions["stubber"]`` holds for one application."""
 
@@ -65,6 +72,17 @@ class StubberState:
     config: StubberConfig
     engine: Engine
     templates: dict[str, CompiledTemplate]
+    verifiers: dict[str, Verifier] = field(default_factory=dict)
+    deliveries: DeliveryStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        engine = self.engine
+        self.deliveries = DeliveryStore(engine.models.delivery, engine.db.session, self.config.idempotency_ttl)
+
+    def check_template(self, template: CompiledTemplate) -> None:
+        """Refuse ``template`` when its verifiers do not hold together with this app's config."""
+        check_template(template, self.verifiers, default_auth=self.config.default_auth,
+                       require_auth=self.config.require_auth)
 
 
 class StubberWebhooks:
@@ -92,6 +110,8 @@ class StubberWebhooks:
         self._tasks: dict[str, TaskHandler] = dict(BUILTIN_TASKS)
         #: Changes whenever a template is registered; caches of derived documents (OpenAPI) compare it.
         self.revision = 0
+        self._verifier_schemes: dict[str, VerifierFactory] = dict(SCHEMES)
+        self._states: weakref.WeakSet[StubberState] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
@@ -114,20 +134,33 @@ class StubberWebhooks:
         for key, value in _DEFAULTS.items():
             app.config.setdefault(key, value)
         config = _read_config(app)
+        verifiers = build_verifiers(config.verifiers, self._verifier_schemes, config.timestamp_tolerance)
+        if config.default_auth is not None and config.default_auth not in verifiers:
+            raise StubberError(
+                f"STUBBER_DEFAULT_AUTH names {config.default_auth!r}, which is not in STUBBER_VERIFIERS."
+            )
         state = StubberState(
-            ext=self, config=config, engine=Engine(self, db, get_models(db, self._stub_model)), templates={}
+            ext=self, config=config, engine=Engine(self, db, get_models(db, self._stub_model)), templates={},
+            verifiers=verifiers,
         )
         if config.template_folder:
             for path in sorted(Path(app.root_path, config.template_folder).glob("*.json")):
                 compiled = self._compile(load_source(path))
                 state.templates[compiled.name] = compiled
+        for template in {**self._templates, **state.templates}.values():
+            state.check_template(template)
         app.extensions["stubber"] = state
+        self._states.add(state)
 
         from .cli import stubber_cli
         from .views import blueprint
 
         app.register_blueprint(blueprint, url_prefix=config.url_prefix)
         app.cli.add_command(stubber_cli)
+        if config.rate_limit is not None:
+            from .limits import init_rate_limit
+
+            init_rate_limit(app, blueprint, config.rate_limit, config.rate_limit_storage_uri)
 
     # -- registration ---------------------------------------------------------------
 
@@ -138,6 +171,8 @@ class StubberWebhooks:
         :raises TemplateError: when the template does not hold together.
         """
         compiled = self._compile(load_source(source))
+        for state in list(self._states):
+            state.check_template(compiled)
         self._templates[compiled.name] = compiled
         self.revision += 1
         return compiled
@@ -174,6 +209,18 @@ class StubberWebhooks:
             return func
 
         return decorator
+
+    def register_verifier_scheme(self, name: str, factory: VerifierFactory) -> None:
+        """Make a sender verification scheme available to ``STUBBER_VERIFIERS``.
+
+        ``factory(settings)`` receives a :class:`~flask_stubber.verifiers.Settings` and returns
+        an object with ``verify(request, now) -> delivery_id | None`` that raises
+        :class:`~flask_stubber.verifiers.VerificationFailed` to refuse. Register schemes
+        before ``init_app``, which builds the verifiers.
+        """
+        if not callable(factory):
+            raise TypeError(f"register_verifier_scheme({name!r}, ...) needs a callable factory.")
+        self._verifier_schemes[name] = factory
 
     def task(self, tasktype: str) -> Callable[[F], F]:
         """Register ``handler(ctx, params) -> dict | None`` for a template tasktype.
@@ -305,6 +352,11 @@ class StubberWebhooks:
         .. versionadded:: 0.1
         """
         revoke_webhook(_state().engine, uuid)
+    def prune_deliveries(self, older_than: int | None = None) -> int:
+        """Delete recorded deliveries older than ``older_than`` seconds (default
+        ``STUBBER_IDEMPOTENCY_TTL``) and return how many were deleted.
+        """
+        return _state().deliveries.prune(older_than)
 
     def webhook_url(self, stub_or_ref: Any, action_name: str) -> str:
         """Return the absolute URL of the implicit webhook for ``action_name`` on a stub.
@@ -346,6 +398,14 @@ def _read_config(app: Flask) -> StubberConfig:
     max_length = cfg["STUBBER_MAX_CONTENT_LENGTH"]
     if not isinstance(max_length, int) or max_length <= 0:
         raise StubberError("STUBBER_MAX_CONTENT_LENGTH must be a positive number of bytes.")
+    for key in ("STUBBER_IDEMPOTENCY_TTL", "STUBBER_TIMESTAMP_TOLERANCE"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] <= 0:
+            raise StubberError(f"{key} must be a positive number of seconds.")
+    if not isinstance(cfg["STUBBER_VERIFIERS"], Mapping):
+        raise StubberError("STUBBER_VERIFIERS must be a dict of verifier name -> settings.")
+    for key in ("STUBBER_DEFAULT_AUTH", "STUBBER_RATE_LIMIT"):
+        if cfg[key] is not None and not isinstance(cfg[key], str):
+            raise StubberError(f"{key} must be a string or None.")
     return StubberConfig(
         url_prefix=prefix,
         template_folder=cfg["STUBBER_TEMPLATE_FOLDER"],
@@ -355,6 +415,8 @@ def _read_config(app: Flask) -> StubberConfig:
         require_auth=bool(cfg["STUBBER_REQUIRE_AUTH"]),
         idempotency_ttl=int(cfg["STUBBER_IDEMPOTENCY_TTL"]),
         timestamp_tolerance=int(cfg["STUBBER_TIMESTAMP_TOLERANCE"]),
+        rate_limit=cfg["STUBBER_RATE_LIMIT"],
+        rate_limit_storage_uri=str(cfg["STUBBER_RATE_LIMIT_STORAGE_URI"]),
     )
 
 

@@ -105,6 +105,7 @@ class Models:
     stub: Any
     post: Any
     webhook: Any
+    delivery: Any
 
 
 _models: weakref.WeakKeyDictionary[Any, dict[str, Models]] = weakref.WeakKeyDictionary()
@@ -132,8 +133,13 @@ def get_models(db: SQLAlchemy, stub_model: type[Any] | None = None) -> Models:
     stub_model.posts = relationship(
         post_model, order_by=post_model.id, lazy="select", cascade="all, delete-orphan", passive_deletes=True
     )
+    from .deliveries import declare_delivery_model
     from .explicit import declare_webhook_model
 
-    webhook_model = declare_webhook_model(db, stub_model, suffix)
-    models = per_db[key] = Models(stub=stub_model, post=post_model, webhook=webhook_model)
+    models = per_db[key] = Models(
+        stub=stub_model,
+        post=post_model,
+        webhook=declare_webhook_model(db, stub_model, suffix),
+        delivery=declare_delivery_model(db, suffix),
+    )
     return models

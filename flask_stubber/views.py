@@ -10,8 +10,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import signals
+from . import limits, signals
 from .create import create_from_webhook
+from .deliveries import DeliveryReplayed, fingerprint
 from .engine import Engine, Outcome
 from .errors import (
     FeatureUnavailable,
@@ -25,7 +26,9 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .extension import StubberState
+from .guard import Guard
 from .responses import call_explicit, json_response, respond
+from .verifiers import SignedRequest
 
 logger = logging.getLogger("flask_stubber")
 
@@ -35,6 +38,9 @@ blueprint = Blueprint("stubber", __name__)
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 _CONTROL = "_synchronous"
+#: The deepest nesting of objects and arrays a JSON body may have (MariaDB stores at most
+#: 32 levels, and the stub's data adds one).
+MAX_NESTING = 30
 
 
 def _state() -> StubberState:
@@ -92,7 +98,12 @@ def openapi() -> Response:
 def handle_webhook(
     kind: str, run: Callable[[Engine, dict[str, Any]], Outcome | Response], status: int = 200
 ) -> Response:
-    """The path every webhook takes: announce, read the payload, run one engine call, answer.
+    """The path every webhook takes: announce, read the body, verify the sender, check the
+    delivery id, run one engine call, answer.
+
+    The sender is verified, and the delivery id checked, by the engine's hooks once it knows
+    the target (see :class:`~flask_stubber.guard.Guard`); a body that cannot be decoded is
+    refused only after the sender was verified, so a forger learns nothing but ``401``.
 
     :param kind: ``implicit``, ``explicit`` or ``create``, as sent with ``webhook_received``.
     :param run: Makes the one engine call with the payload; it may answer itself (a page).
@@ -100,21 +111,44 @@ def handle_webhook(
     """
     signals.webhook_received.send(_app(), request=request, kind=kind)
     state = _state()
-    payload = read_payload(state.config.max_content_length)
-    result = run(state.engine, payload)
-    return result if isinstance(result, Response) else success(result, status)
+    raw = read_body(state.config.max_content_length)
+    payload: dict[str, Any] = {}
+    deferred: StubberError | None = None
+    try:
+        payload = parse_payload(raw)
+    except (InvalidBody, UnsupportedMediaType) as exc:
+        if not state.verifiers:
+            raise
+        deferred = exc
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != _CONTROL]
+    guard = Guard(
+        verifiers=state.verifiers,
+        default_auth=state.config.default_auth,
+        store=state.deliveries,
+        signed=SignedRequest(raw, dict(request.headers.items()), None if deferred else payload),
+        print_=fingerprint(request.method, request.mimetype, query, raw),
+        respond=lambda outcome: success(outcome, status),
+        deferred=deferred,
+    )
+    try:
+        result = run(state.engine.bind(guard), payload)
+    except DeliveryReplayed as replay:
+        return replay.response
+    finally:
+        guard.close()
+    if isinstance(result, Response):
+        return result
+    return guard.response or success(result, status)
 
 
-def read_payload(max_length: int) -> dict[str, Any]:
-    """Return the request's payload: the query string on GET, a JSON object or form on POST.
+def read_body(max_length: int) -> bytes:
+    """Return the raw body bytes of a POST (empty for GET), exactly as received.
 
     :raises MethodNotAllowed: for methods other than GET and POST.
     :raises PayloadTooLarge: before reading a body larger than ``max_length``.
-    :raises UnsupportedMediaType: for other content types.
-    :raises InvalidBody: for malformed JSON or a JSON value that is not an object.
     """
     if request.method == "GET":
-        return _flatten(request.args.to_dict(flat=False), drop=_CONTROL)
+        return b""
     if request.method != "POST":
         raise MethodNotAllowed(f"Webhooks accept GET and POST, not {request.method}.")
     too_large = PayloadTooLarge(f"The body is larger than the {max_length} bytes this endpoint accepts.")
@@ -128,14 +162,27 @@ def read_payload(max_length: int) -> dict[str, Any]:
         raise too_large from None
     if len(raw) > max_length:
         raise too_large
+    return raw
+
+
+def parse_payload(raw: bytes) -> dict[str, Any]:
+    """Decode the payload: the query string on GET, a JSON object or form on POST.
+
+    :raises UnsupportedMediaType: for other content types.
+    :raises InvalidBody: for malformed JSON or a JSON value that is not an object.
+    """
+    if request.method == "GET":
+        return _flatten(request.args.to_dict(flat=False), drop=_CONTROL)
     mimetype = request.mimetype
     if mimetype == "application/json" or mimetype.endswith("+json"):
         try:
-            value = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError):
+            value = json.loads(raw, parse_constant=_no_constant) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidBody("The body is not valid JSON.") from None
         if not isinstance(value, dict):
             raise InvalidBody('The JSON body must be an object, such as {"amount": 10}.')
+        if _depth(value) > MAX_NESTING:
+            raise InvalidBody(f"The JSON body is nested more than {MAX_NESTING} levels deep.")
         return value
     if mimetype in _FORMS:
         try:
@@ -148,6 +195,21 @@ def read_payload(max_length: int) -> dict[str, Any]:
     raise UnsupportedMediaType(
         f"POST bodies must be application/json or a form, not {mimetype or 'an untyped body'}."
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:
+            children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+            todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _flatten(values: dict[str, list[str]], drop: str | None = None) -> dict[str, Any]:
@@ -172,6 +234,8 @@ def handle_error(exc: Exception) -> Response:
         error = exc
     elif isinstance(exc, RequestEntityTooLarge):
         error = PayloadTooLarge("The body is larger than this endpoint accepts.")
+    elif isinstance(exc, HTTPException) and exc.code == 429:
+        error = RateLimited("Too many requests; retry after the time in Retry-After.", retry_after=limits.retry_after())
     elif isinstance(exc, HTTPException):
         error = StubberError(exc.description or exc.name)
         error.status, error.code, error.title = exc.code or 500, exc.name.lower().replace(" ", "_"), exc.name

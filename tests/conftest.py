@@ -81,13 +81,13 @@ def stubber() -> StubberWebhooks:
 def make_app(database_url: str, db: SQLAlchemy, stubber: StubberWebhooks, **config: Any) -> Flask:
     """Build an app the way a host app factory does."""
     app = Flask("stubber_test_app")
-    app.config.update(
-        TESTING=True,
-        SQLALCHEMY_DATABASE_URI=database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        SERVER_NAME="hooks.example.com",
+    app.config.update({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SERVER_NAME": "hooks.example.com",
         **config,
-    )
+    })
     db.init_app(app)
     stubber.init_app(app)
     return app

@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -28,30 +29,37 @@ def server(app: Flask) -> Iterator[str]:
     thread.join(10)
 
 
-def fire(urls: list[tuple[str, dict[str, Any]]]) -> list[requests.Response]:
+def fire(urls: list[tuple[str, dict[str, Any]]], headers: dict[str, str] | None = None) -> list[requests.Response]:
     barrier = threading.Barrier(len(urls))
 
     def call(item: tuple[str, dict[str, Any]]) -> requests.Response:
         url, body = item
         with requests.Session() as session:
             barrier.wait(10)
-            return session.post(url, json=body, timeout=60)
+            return session.post(url, json=body, headers=headers, timeout=60)
 
     with ThreadPoolExecutor(len(urls)) as pool:
         return list(pool.map(call, urls))
 
 
-@pytest.mark.slow
-def test_same_state_leaving_action_executes_once(app: Flask, server: str, stubber: StubberWebhooks, db) -> None:
-    stub = stubber.create_stub("order")
+@contextmanager
+def executions(app: Flask) -> Iterator[list[str]]:
+    """Collect the stubrefs of the actions executed meanwhile."""
     executed: list[str] = []
     receiver = lambda sender, **kw: executed.append(kw["stub"].stubref)  # noqa: E731
     signals.action_executed.connect(receiver, app)
     try:
-        url = f"{server}/webhooks/im/{stub.stubref}/payment_received"
-        responses = fire([(url, {"amount": i}) for i in range(PARALLEL)])
+        yield executed
     finally:
         signals.action_executed.disconnect(receiver, app)
+
+
+@pytest.mark.slow
+def test_same_state_leaving_action_executes_once(app: Flask, server: str, stubber: StubberWebhooks, db) -> None:
+    stub = stubber.create_stub("order")
+    with executions(app) as executed:
+        url = f"{server}/webhooks/im/{stub.stubref}/payment_received"
+        responses = fire([(url, {"amount": i}) for i in range(PARALLEL)])
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: 1, 409: PARALLEL - 1}, [r.text for r in responses if r.status_code >= 500]
     assert all(r.json()["error"] == "action_not_in_state" for r in responses if r.status_code == 409)

@@ -141,7 +141,6 @@ def test_create_and_explicit_routes(doc: dict[str, Any]) -> None:
 def secured_order() -> dict[str, Any]:
     source = copy.deepcopy(ORDER)
     source["actions"]["payment_received"]["action_meta"]["webhooks"]["auth"] = "payments"
-    source["actions"]["ship"]["action_meta"]["webhooks"]["auth"] = "not-configured"
     source["details"]["webhooks"]["create"]["auth"] = "partner"
     return source
 
@@ -161,10 +160,9 @@ def test_security_of_configured_verifiers(client: FlaskClient, stubber: StubberW
     paths = doc["paths"]
     assert paths[f"{IM}/payment_received"]["post"]["security"] == [{"payments": []}]
     assert paths[f"{IM}/add_note"]["post"]["security"] == [{"github": []}]  # STUBBER_DEFAULT_AUTH
-    assert "security" not in paths[f"{IM}/ship"]["post"]  # Names no configured verifier.
-    assert "401" not in paths[f"{IM}/ship"]["post"]["responses"]
+    assert paths[f"{IM}/ship"]["post"]["security"] == [{"github": []}]  # STUBBER_DEFAULT_AUTH
     assert paths["/webhooks/create/order"]["post"]["security"] == [{"partner": []}]
-    for path in (f"{IM}/payment_received", f"{IM}/add_note", "/webhooks/create/order"):
+    for path in (f"{IM}/payment_received", f"{IM}/add_note", f"{IM}/ship", "/webhooks/create/order"):
         assert "401" in paths[path]["post"]["responses"]
     text = json.dumps(doc)
     for secret in ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_test", "s3cret", "t0ken", '"k"'):
