@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid as uuidlib
@@ -21,13 +20,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from example_app import config, create_app
 from example_app.demo import payment_event, stripe_signature
 from example_app.extensions import db, stubber
 
-from .test_browser import browser  # noqa: F401  (the fixture is used by name)
+from .test_browser import browser  # noqa: F401  (the fixtures are used by name)
+from .test_concurrency import server  # noqa: F401
 from .test_webhooks import assert_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -475,20 +474,20 @@ def gunicorn(example: Flask, database_url: str) -> Iterator[str]:
     """The example app served by gunicorn with the documented settings, two workers."""
     base = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "DATABASE_URL": database_url, "WEB_CONCURRENCY": "2", "BIND": base[7:]}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "example_app/gunicorn_conf.py"], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "example_app/gunicorn_conf.py"], cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(100):
             try:
                 urllib.request.urlopen(base + "/", timeout=2).close()
                 break
             except OSError:
-                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
                 time.sleep(0.1)
         yield base
     finally:
-        server.terminate()
-        server.communicate(timeout=30)
+        process.terminate()
+        process.communicate(timeout=30)
 
 
 @pytest.mark.slow
@@ -511,33 +510,28 @@ def test_demo_against_gunicorn(example: Flask, gunicorn: str) -> None:
 
 
 @pytest.fixture
-def served(example: Flask) -> Iterator[str]:
-    """The example app in a threaded server of this process (a browser keeps connections open)."""
-    srv = make_server("127.0.0.1", 0, example, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-    thread.join(10)
+def app(example: Flask) -> Flask:
+    """The example app, served by the ``server`` fixture in a thread (a browser keeps connections open)."""
+    return example
 
 
 @pytest.mark.slow
-def test_jobs_1_and_4_in_a_browser(example: Flask, served: str, browser: Any) -> None:  # noqa: F811
+def test_jobs_1_and_4_in_a_browser(example: Flask, server: str, browser: Any) -> None:  # noqa: F811
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{served}/support")
+    browser.get(f"{server}/support")
     browser.find_element("name", "email").send_keys("ada@example.com")
     browser.find_element("name", "name").send_keys("Ada Lovelace")
     browser.find_element("name", "message").send_keys("My espresso machine leaks.")
     browser.find_element("css selector", "button[type=submit]").click()
     [shown] = WebDriverWait(browser, 20).until(lambda d: d.find_elements("id", "ref"))
-    assert browser.current_url.startswith(f"{served}/support/thanks?ref=")
+    assert browser.current_url.startswith(f"{server}/support/thanks?ref=")
     ref = shown.text
     assert snapshot(example, ref) == (
         "new", {"email": "ada@example.com", "name": "Ada Lovelace", "message": "My espresso machine leaks."},
         [("create", "create_webhook", None, "new")])
 
-    request = urllib.request.Request(f"{served}/access-requests", data=b'{"email": "ada@example.com"}',
+    request = urllib.request.Request(f"{server}/access-requests", data=b'{"email": "ada@example.com"}',
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         page = json.load(response)
