@@ -36,9 +36,13 @@ html_title = f"flask-stubber {release}"
 html_static_path: list[str] = []
 
 # Doctests run with `sphinx-build -b doctest docs docs/_build/doctest` (in .ci/run).
-# They run in docs/examples, so that the files the pages include can be loaded by name.
+# They run in docs/examples, so that the files the pages include can be loaded and
+# imported by name (``from quickstart import stubber``).
 doctest_global_setup = f"""
 import os
+import sys
 os.chdir({str(Path(__file__).parent / "examples")!r})
+if os.getcwd() not in sys.path:
+    sys.path.insert(0, os.getcwd())
 from flask_stubber import StubberWebhooks, Template, TemplateError
 """

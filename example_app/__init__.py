@@ -6,13 +6,14 @@ Run it with ``flask --app example_app run``, then drive it with
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
 
 from flask_stubber import signals
 
-from . import config, handlers, views
+from . import config, handlers, mail, views
 from .extensions import db, stubber
 
 __all__ = ["create_app", "handlers"]
@@ -27,6 +28,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     stubber.init_app(app)
     app.register_blueprint(views.bp)
     signals.action_executed.connect(log_action, app)
+    signals.action_executed.connect(mail.send_links, app)
+    if app.logger.level == logging.NOTSET:
+        # Show the app's INFO lines (actions, email) under `flask run` and gunicorn.
+        app.logger.setLevel(logging.INFO)
     with app.app_context():
         # A real deployment runs migrations instead; see docs/migrations.rst.
         db.create_all()

@@ -1,13 +1,16 @@
 """Settings of the example app, read from the environment.
 
 ``DATABASE_URL`` picks the database (a SQLite file in the instance folder by
-default); ``STRIPE_WEBHOOK_SECRET`` is the signing secret of the payment
-processor's endpoint (a demo secret by default, fine on your laptop only).
+default); ``SECRET_KEY`` keys the tokens of the confirmation pages of email links
+(a random key per start by default); ``STRIPE_WEBHOOK_SECRET`` is the signing
+secret of the payment processor's endpoint (a demo secret by default, fine on
+your laptop only).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 #: The signing secret used when ``STRIPE_WEBHOOK_SECRET`` is not set. Demo use only.
@@ -43,6 +46,9 @@ def from_environment() -> dict[str, Any]:
     return {
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        # Keys the confirmation tokens of email links. Set it in production: every worker
+        # process must share it (a random key only works with gunicorn's preload_app).
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_hex(32),
         # The stubber templates of this app: every *.json file in example_app/templates/.
         "STUBBER_TEMPLATE_FOLDER": "templates",
         # Named sender verifiers, referenced by "auth" in the templates.

@@ -6,9 +6,11 @@ Start the app in one terminal and run the demo in another::
     python -m example_app.demo                  # or give the base URL: ... demo http://127.0.0.1:8000
 
 Each step prints the HTTP call, the answer and the stub's state change. The
-demo plays the outside systems: a ticketing system, a payment processor
-signing its notifications Stripe-style, and a warehouse. It uses the standard
-library only, and exits with status 1 when an answer is not the expected one.
+demo plays the outside world: a customer's browser posting the help desk's
+contact form, a ticketing system, a payment processor signing its notifications
+Stripe-style, a warehouse, and a person opening the links of an email (and the
+mail scanner that opens them first). It uses the standard library only, and
+exits with status 1 when an answer is not the expected one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import sys
 import time
@@ -23,8 +26,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from .config import stripe_secret
 
@@ -56,20 +60,61 @@ def payment_event(stubref: str, amount: int, secret: str | None = None) -> tuple
     return body, {"Stripe-Signature": stripe_signature(body, secret or stripe_secret())}
 
 
+#: A stubref, as found in an answer's body or ``Location``.
+STUBREF = re.compile(r"\d{4}-\d\d-\d\d-[A-Z0-9]{4}-[A-Z0-9]{4}")
+#: What a browser sends as ``Accept``: the webhooks answer it with pages and redirects.
+BROWSER = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
+
+
+@dataclass
+class Answer:
+    """The status, headers and body of one HTTP answer."""
+
+    status: int
+    headers: Message
+    content: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """The JSON body, or ``{}`` when the body is not JSON."""
+        if "json" not in self.headers.get("Content-Type", ""):
+            return {}
+        value = json.loads(self.content or b"{}")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def stubref(self) -> str | None:
+        """The stubref the answer names: its body's ``stubref``, or the one in ``Location``."""
+        named = self.json.get("stubref")
+        if isinstance(named, str):
+            return named
+        found = STUBREF.search(self.headers.get("Location", ""))
+        return found.group() if found else None
+
+
 @dataclass
 class Step:
     """One call of the demo and what came of it."""
 
     label: str
-    status: int
     expected: int
+    answer: Answer
     before: str | None
     after: str | None
-    body: dict[str, Any]
 
     @property
     def ok(self) -> bool:
-        return self.status == self.expected
+        return self.answer.status == self.expected
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """Hand redirects back to the caller, as answers, instead of following them."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 class Demo:
@@ -83,52 +128,71 @@ class Demo:
         self.base = base.rstrip("/")
         self.out = out
         self.steps: list[Step] = []
+        self.opener = urllib.request.build_opener(_KeepRedirects)
 
-    def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
-             raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
-        """Make one HTTP call and return its status and JSON body."""
+    def call(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, *,
+             raw: bytes | None = None, form: dict[str, str] | None = None) -> Answer:
+        """Make one HTTP call: ``body`` is sent as JSON, ``form`` as a form, ``raw`` as it is."""
+        content_type = "application/json"
+        if form is not None:
+            raw, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + url if url.startswith("/") else url, data=data, method=method)
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
+            with self.opener.open(request, timeout=30) as response:
+                return Answer(response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+            return Answer(error.code, error.headers, error.read())
+
+    def page(self, stubref: str) -> dict[str, Any]:
+        """Return the app's ``/stubs/<stubref>`` page: state, data, history, webhooks."""
+        answer = self.call("GET", f"/stubs/{stubref}")
+        if answer.status != 200:
+            raise RuntimeError(f"GET /stubs/{stubref} answered {answer.status}: {answer.text}")
+        return answer.json
 
     def state(self, stubref: str) -> str:
-        """Return the stub's current state, read from the app's ``/stubs/<stubref>`` page."""
-        status, page = self.call("GET", f"/stubs/{stubref}")
-        if status != 200:
-            raise RuntimeError(f"GET /stubs/{stubref} answered {status}: {page}")
-        return str(page["state"])
+        """Return the stub's current state."""
+        return str(self.page(stubref)["state"])
 
     def step(self, label: str, expected: int, method: str, url: str, body: Any = None, *,
-             stubref: str | None = None, headers: dict[str, str] | None = None, raw: bytes | None = None) -> Step:
+             stubref: str | None = None, headers: dict[str, str] | None = None, raw: bytes | None = None,
+             form: dict[str, str] | None = None) -> Step:
         """Make a call, then print it with its answer and the stub's state before and after."""
         before = self.state(stubref) if stubref else None
-        status, answer = self.call(method, url, body, headers, raw)
-        stubref = stubref or answer.get("stubref")
+        answer = self.call(method, url, body, headers, raw=raw, form=form)
+        stubref = stubref or (answer.stubref() if answer.status < 400 else None)
         after = self.state(stubref) if stubref else None
-        step = Step(label, status, expected, before, after, answer)
+        step = Step(label, expected, answer, before, after)
         self.steps.append(step)
         path = urlsplit(url).path if not url.startswith("/") else url
-        change = f"{before} -> {after}" if before else f"{stubref} is {after}"
+        shown = f"{answer.status} to {answer.headers['Location']}" if answer.status == 303 else str(answer.status)
+        change = f"{before} -> {after}" if before else f"{stubref} is {after}" if stubref else "nothing created"
         flag = "" if step.ok else f"  UNEXPECTED, wanted {expected}"
-        self.out(f"  {label}\n    {method} {path} => {status}, {change}{flag}")
-        if status >= 400:
-            self.out(f"    {answer.get('error')}: {answer.get('detail')}")
+        self.out(f"  {label}\n    {method} {path} => {shown}, {change}{flag}")
+        if answer.status >= 400:
+            self.out(f"    {answer.json.get('error')}: {answer.json.get('detail')}")
         return step
 
-    def support_request(self) -> str:
-        """Job 2: a ticketing system posts status updates onto a support request."""
-        self.out("\nA ticketing system posts status updates onto a support request")
-        created = self.step("The help desk opens a support request", 201, "POST", "/support-requests",
-                            {"email": "ada@example.com", "message": "My espresso machine leaks."})
-        ref, hooks = str(created.body["stubref"]), created.body["webhooks"]
+    def website_form(self) -> str:
+        """Job 1: the help desk's contact form, a plain HTML form, creates a support request."""
+        self.out("\nA website form creates a support request")
+        create = "/webhooks/create/support_request"
+        sent = self.step("A customer sends the contact form; the browser is sent to the thank-you page", 303,
+                         "POST", create, headers=BROWSER,
+                         form={"email": "ada@example.com", "name": "Ada", "message": "My espresso machine leaks."})
+        self.step("A form without a message is refused, nothing is created", 422, "POST", create,
+                  {"email": "ada@example.com", "message": ""})
+        return str(sent.answer.stubref())
+
+    def ticketing(self, ref: str) -> None:
+        """Job 2: a ticketing system posts status updates onto the support request."""
+        self.out("\nA ticketing system posts status updates onto the support request")
+        hooks = self.page(ref)["webhooks"]
         update, comment = hooks["ticket_update"], hooks["add_comment"]
         self.step("Ticket 4711 is opened and assigned", 200, "POST", update,
                   {"id": 4711, "status": "open", "assignee": "sam@help.example"}, stubref=ref)
@@ -142,15 +206,14 @@ class Demo:
         self.step("The ticket is closed", 200, "POST", update, {"id": 4711, "status": "closed"}, stubref=ref)
         self.step("A late comment finds the request closed", 409, "POST", comment,
                   {"author": "Ada", "body": "Thanks!"}, stubref=ref)
-        return ref
 
     def order(self) -> str:
         """Job 3: a payment processor's signed notification moves an order to ``paid``."""
         self.out("\nA payment processor's signed notification moves an order to paid")
         created = self.step("A customer checks out", 201, "POST", "/orders",
                             {"items": ["espresso machine"], "total": 2500, "currency": "zar"})
-        ref = str(created.body["stubref"])
-        pay = created.body["webhooks"]["payment_received"]
+        ref = str(created.answer.stubref())
+        pay = created.answer.json["webhooks"]["payment_received"]
         body, headers = payment_event(ref, 2000)
         self.step("A payment that does not cover the order is refused", 422, "POST", pay,
                   stubref=ref, raw=body, headers=headers)
@@ -160,19 +223,36 @@ class Demo:
         body, headers = payment_event(ref, 2500)
         self.step("A second payment finds the order already paid", 409, "POST", pay,
                   stubref=ref, raw=body, headers=headers)
-        ship = self.current_webhooks(ref)["ship"]
+        ship = self.page(ref)["webhooks"]["ship"]
         self.step("The warehouse ships it", 200, "POST", ship,
                   {"carrier": "PostNet", "tracking_number": "PN123456789ZA"}, stubref=ref)
         return ref
 
-    def current_webhooks(self, stubref: str) -> dict[str, str]:
-        """Return the webhooks that can run on the stub now, by action."""
-        return dict(self.call("GET", f"/stubs/{stubref}")[1]["webhooks"])
+    def access(self) -> str:
+        """Job 4: a link in an email, confirmed on its page, grants access."""
+        self.out("\nA link in an email grants access")
+        created = self.step("Ada asks for access; the app emails her two links", 201, "POST", "/access-requests",
+                            {"email": "ada@example.com"})
+        ref = str(created.answer.stubref())
+        mail = created.answer.json["data"]["mail"]
+        self.out(f"    mail to {mail['to']}: confirm {mail['confirm']}, decline {mail['decline']}")
+        page = self.step("A mail scanner opens the link: a confirmation page, nothing changes", 200, "GET",
+                         mail["confirm"], stubref=ref, headers=BROWSER)
+        found = re.search(r'name="_confirm" value="([^"]+)"', page.answer.text)
+        token = found.group(1) if found else ""
+        self.step("Ada presses the page's button", 200, "POST", mail["confirm"], stubref=ref, headers=BROWSER,
+                  form={"_confirm": token})
+        self.step("The link is single-use: a second press is refused", 410, "POST", mail["confirm"], stubref=ref,
+                  headers=BROWSER, form={"_confirm": token})
+        self.step("The decline link finds access already granted", 409, "GET", mail["decline"], stubref=ref,
+                  headers=BROWSER)
+        return ref
 
     def run(self) -> bool:
         """Run every job; return whether every answer was the expected one."""
-        self.support_request()
+        self.ticketing(self.website_form())
         self.order()
+        self.access()
         failed = [step for step in self.steps if not step.ok]
         self.out(f"\n{len(self.steps)} steps, {len(failed)} unexpected. See every stub at {self.base}/")
         return not failed

@@ -1,10 +1,13 @@
-"""The app's own pages: the shop's checkout, the help desk's intake, and a look at every stub.
+"""The app's own pages: the shop's checkout, the help desk's contact form, access requests,
+and a look at every stub.
 
-The webhooks themselves are served by flask-stubber under ``/webhooks``.
+The webhooks themselves are served by flask-stubber under ``/webhooks``: the contact
+form posts straight to ``/webhooks/create/support_request``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request, url_for
@@ -17,6 +20,7 @@ from .extensions import db, stubber
 bp = Blueprint("site", __name__)
 
 CURRENCIES = ("zar", "usd", "eur")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def stub_model() -> Any:
@@ -66,14 +70,33 @@ def new_order() -> tuple[dict[str, Any], int]:
     return created(stub)
 
 
-@bp.post("/support-requests")
-def new_support_request() -> tuple[dict[str, Any], int]:
-    """Open a support request: ``{"email": ..., "message": ...}``."""
-    body = json_body()
-    email, message = body.get("email"), body.get("message")
-    if not (isinstance(email, str) and "@" in email and isinstance(message, str) and message.strip()):
-        abort(422, description="Send an 'email' address and a 'message'.")
-    stub = stubber.create_stub("support_request", {"email": email, "message": message}, subject=message[:80])
+@bp.get("/support")
+def support() -> str:
+    """The help desk's contact form: a plain HTML form posting to ``/webhooks/create/support_request``."""
+    return render_template("support.html")
+
+
+@bp.get("/support/thanks")
+def support_thanks() -> str:
+    """Where the contact form's post is redirected: ``/support/thanks?ref=<stubref>``."""
+    stub = stubber.get_stub(request.args.get("ref", ""))
+    if stub is None or stub.template != "support_request":
+        abort(404, description="No support request has that reference.")
+    return render_template("thanks.html", stub=stub)
+
+
+@bp.post("/access-requests")
+def new_access_request() -> tuple[dict[str, Any], int]:
+    """Ask for access to the help desk: ``{"email": ...}``.
+
+    ``send_link`` binds the confirmation links (its template's ``create_webhook`` tasks)
+    and keeps them as ``mail``; :func:`example_app.mail.send_links` sends them after the commit.
+    """
+    email = json_body().get("email")
+    if not (isinstance(email, str) and EMAIL.fullmatch(email)):
+        abort(422, description="Send the 'email' address that asks for access.")
+    stub = stubber.create_stub("access_request", {"email": email}, subject=f"Access for {email}")
+    stubber.run_action(stub, "send_link")
     return created(stub)
 
 

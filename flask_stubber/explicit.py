@@ -36,10 +36,18 @@ SOURCE = "explicit_webhook"
 
 
 class WebhookMixin:
-    """Columns of an explicit webhook.
+    """Columns of an explicit webhook: an unguessable uuid bound to one action on one stub.
+
+    flask-stubber declares the model on the host's ``db.Model`` next to the stub model: the
+    table ``stubber_webhooks`` (``stubber_webhooks_<table>`` for a host's own stub model),
+    reached from a stub as ``stub.webhooks``, oldest first, and deleted with it. Its columns:
+    ``uuid`` (canonical, lower case), ``action_name``, ``stub_id``, ``single_use``,
+    ``expires_at``, ``used_at`` (the time of the last execution through the webhook),
+    ``revoked_at`` and ``created_at``, times in UTC.
 
     The stub table it points at is ``__stub_tablename__`` (``"stubber_stubs"`` by default).
-    ``used_at`` is the time of the last execution through the webhook.
+
+    .. versionadded:: 0.1
     """
 
     __stub_tablename__ = "stubber_stubs"
@@ -69,7 +77,10 @@ class WebhookMixin:
         return url_for("stubber.explicit", uuid=self.uuid, _external=True)
 
     def status(self, now: datetime | None = None) -> str:
-        """Return ``"active"``, ``"revoked"``, ``"used"`` (single-use, run once) or ``"expired"``."""
+        """Return ``"active"``, ``"revoked"``, ``"used"`` (single-use, run once) or ``"expired"``.
+
+        :param now: The time to judge the expiry at; the current time when omitted.
+        """
         if self.revoked_at is not None:
             return "revoked"
         if self.single_use and self.used_at is not None:

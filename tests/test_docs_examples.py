@@ -18,6 +18,9 @@ from flask import Flask
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"
 STUBREF_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}-[A-Z0-9]{4}-[A-Z0-9]{4}")
+UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+TOKEN_PATTERN = re.compile(r"\b[0-9a-f]{64}\b")
+MAIN_PATTERN = re.compile(r"<main>.*</main>", re.DOTALL)
 UNREACHABLE = "sqlite:////nonexistent/flask-stubber/app.db"
 
 
@@ -33,11 +36,56 @@ def import_file(qualified: str, path: Path) -> ModuleType:
 
 
 def example_module(name: str) -> ModuleType:
-    """Import ``docs/examples/<name>.py``, as the documentation shows it."""
+    """Import ``docs/examples/<name>.py``, as the documentation shows it, or the example app."""
+    if name == "example_app":
+        import example_app
+
+        return example_app
     return import_file(f"docs_examples_{name}", EXAMPLES / f"{name}.py")
 
 
 http_examples = import_file("docs_http_examples", ROOT / "docs" / "_ext" / "http_examples.py")
+
+
+class Shown:
+    """The random values an example meets, and the placeholders the documentation shows for them."""
+
+    KINDS = (
+        (STUBREF_PATTERN, http_examples.STUBREFS),
+        (UUID_PATTERN, http_examples.UUIDS),
+        (TOKEN_PATTERN, http_examples.TOKENS),
+    )
+
+    def __init__(self) -> None:
+        self.placeholder: dict[str, str] = {}
+
+    def learn(self, text: str) -> None:
+        """Give each value ``text`` hands out for the first time the next placeholder of its kind."""
+        for pattern, placeholders in self.KINDS:
+            for value in pattern.findall(text):
+                if value in self.placeholder or value in placeholders:
+                    continue
+                taken = sum(shown in placeholders for shown in self.placeholder.values())
+                assert taken < len(placeholders), f"add a placeholder for {value!r} to docs/_ext/http_examples.py"
+                self.placeholder[value] = placeholders[taken]
+
+    def hide(self, text: str) -> str:
+        """Replace the values in ``text`` with their placeholders."""
+        for value, shown in self.placeholder.items():
+            text = text.replace(value, shown)
+        return text
+
+    def reveal(self, value: Any) -> Any:
+        """Replace the placeholders in a request (text, or JSON data) with the values they stand for."""
+        if isinstance(value, str):
+            for real, shown in self.placeholder.items():
+                value = value.replace(shown, real)
+            return value
+        if isinstance(value, dict):
+            return {k: self.reveal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.reveal(v) for v in value]
+        return value
 
 
 @pytest.fixture
@@ -65,17 +113,24 @@ def built(request: pytest.FixtureRequest, database_url: str) -> Iterator[Any]:
             module.db.engine.dispose()
 
 
-def replay(example: dict[str, Any], build: Any) -> list[tuple[int, str, dict[str, str | None], Any]]:
-    """Send every request of an HTTP example; return each answer's status, type, headers shown and body."""
+def replay(example: dict[str, Any], build: Any) -> list[dict[str, Any]]:
+    """Send every request of an HTTP example; return each answer as the example file describes it."""
     module = example_module(example["app"])
     app = build(example["app"], unreachable=example.get("database") == "unreachable", **example.get("config", {}))
-    stubref = None
+    shown = Shown()
     if "stub" in example:
         with app.app_context():
             stub = example["stub"]
             stubref = module.stubber.create_stub(stub["template"], stub.get("data")).stubref
+            shown.learn(stubref)
             for action, data in example.get("setup", []):
                 module.stubber.run_action(stubref, action, data)
+            for action, options in example.get("webhooks", []):
+                options = dict(options)
+                revoked = options.pop("revoked", False)
+                hook = module.stubber.create_webhook(stubref, action, **options)
+                if revoked:
+                    module.stubber.revoke_webhook(hook.uuid)
     restore = None
     if "failing_handler" in example:
         key = tuple(example["failing_handler"])
@@ -89,7 +144,7 @@ def replay(example: dict[str, Any], build: Any) -> list[tuple[int, str, dict[str
         client = app.test_client()
         answers = []
         for step in example["steps"]:
-            request = step["request"]
+            request = shown.reveal(step["request"])
             kwargs: dict[str, Any] = {"method": request["method"], "headers": request.get("headers", {})}
             if "json" in request:
                 kwargs["json"] = request["json"]
@@ -97,15 +152,22 @@ def replay(example: dict[str, Any], build: Any) -> list[tuple[int, str, dict[str
                 kwargs["data"] = request["form"]
             elif "body" in request:
                 kwargs.update(data=request["body"], content_type=request["content_type"])
-            path = request["path"].replace(http_examples.STUBREF, stubref) if stubref else request["path"]
-            response = client.open(path, base_url=http_examples.BASE_URL, **kwargs)
+            response = client.open(request["path"], base_url=http_examples.BASE_URL, **kwargs)
             text = response.get_data(as_text=True)
-            if stubref is None and response.status_code < 400 and (found := STUBREF_PATTERN.search(text)):
-                stubref = found.group()
-            if stubref is not None:
-                text = text.replace(stubref, http_examples.STUBREF)
-            headers = {name: response.headers.get(name) for name in step.get("headers", {})}
-            answers.append((response.status_code, response.mimetype, headers, json.loads(text) if text else None))
+            headers = {name: response.headers.get(name) or "" for name in step.get("headers", {})}
+            if response.status_code < 400:
+                shown.learn(text + "".join(headers.values()))
+            answer: dict[str, Any] = {
+                "status": response.status_code,
+                "content_type": response.mimetype,
+                "headers": {name: shown.hide(value) for name, value in headers.items()},
+            }
+            if text and response.mimetype == "text/html":
+                main = MAIN_PATTERN.search(text)
+                answer["html"] = shown.hide(main.group() if main else text)
+            elif text:
+                answer["response"] = json.loads(shown.hide(text))
+            answers.append(answer)
         return answers
     finally:
         if restore is not None:
@@ -123,7 +185,8 @@ HTTP_EXAMPLES = sorted((EXAMPLES / "http").glob("*.json"))
 def test_http_example(path: Path, built: Any) -> None:
     example = http_examples.load(path)
     answers = replay(example, built)
-    expected = [(s["status"], s["content_type"], s.get("headers", {}), s.get("response")) for s in example["steps"]]
+    kept = ("status", "content_type", "headers", "response", "html")
+    expected = [{"headers": {}, **{key: s[key] for key in kept if key in s}} for s in example["steps"]]
     assert answers == expected
 
 
@@ -133,6 +196,14 @@ def test_http_examples_render_as_curl_and_answer() -> None:
     rendered = [http_examples.curl(s["request"]) for s in example["steps"]]
     assert any("-H 'Content-Type: application/json' -d '{\"amount\": 25}'" in line for line in rendered)
     assert http_examples.answer(example["steps"][0]).startswith("HTTP/1.1 201 Created\nContent-Type: application/json")
+    access = http_examples.load(EXAMPLES / "http" / "access.json")["steps"]
+    token, uuid = http_examples.TOKENS[0], http_examples.UUIDS[0]
+    assert http_examples.curl(access[3]["request"]) == (
+        f"$ curl -s -H 'Accept: text/html' -d _confirm={token} \\\n    {http_examples.BASE_URL}/webhooks/ex/{uuid}")
+    page = http_examples.answer(access[1])
+    assert page.startswith("HTTP/1.1 200 OK\nContent-Type: text/html\nCache-Control: no-store\n\n<main>\n")
+    assert page.endswith("</main>")
+    assert [len(access[http_examples.steps_of(spec)]) for spec in ("2", "2-4", "6")] == [1, 3, 1]
 
 
 def test_readme_quickstart_is_the_documented_one() -> None:
@@ -184,6 +255,7 @@ def test_tasks_example(built: Any) -> None:
         order = module.stubber.get_stub(quote.data["order"])
         assert (quote.state, order.template, order.state) == ("accepted", "order", "awaiting_payment")
         assert (order.subject, order.data) == ("Order for Ada", {"quote": ref, "total": 115.0})
+    assert response.get_json() == {"success": True, "quote": ref, "order": order.stubref, "total": 115.0}
 
 
 def test_signals_example(built: Any, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,14 +1,19 @@
-"""The example app's jobs, through its test client and once through gunicorn with the demo."""
+"""The example app's four jobs, through its test client, and through gunicorn with the demo and a browser."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid as uuidlib
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,8 @@ from example_app import config, create_app
 from example_app.demo import payment_event, stripe_signature
 from example_app.extensions import db, stubber
 
+from .test_browser import browser  # noqa: F401  (the fixtures are used by name)
+from .test_concurrency import server  # noqa: F401
 from .test_webhooks import assert_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +47,12 @@ def web(example: Flask) -> FlaskClient:
     return example.test_client()
 
 
+CREATE = "/webhooks/create/support_request"
+SUPPORT = {"email": "ada@example.com", "name": "Ada", "message": "It leaks."}
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
+
+
 def snapshot(app: Flask, stubref: str) -> tuple[str, dict[str, Any], list[tuple[str, str, str | None, str]]]:
     """The stub's state, data and history, read in a fresh context."""
     with app.app_context():
@@ -47,10 +60,18 @@ def snapshot(app: Flask, stubref: str) -> tuple[str, dict[str, Any], list[tuple[
         return stub.state, stub.data, [(p.action_name, p.source, p.from_state, p.to_state) for p in stub.posts]
 
 
+def stub_count(app: Flask) -> int:
+    with app.app_context():
+        from flask_stubber.models import get_models
+
+        return len(db.session.scalars(db.select(get_models(db).stub)).all())
+
+
 def new_support_request(web: FlaskClient) -> dict[str, Any]:
-    response = web.post("/support-requests", json={"email": "ada@example.com", "message": "It leaks."})
-    assert response.status_code == 201
-    return response.get_json()  # type: ignore[no-any-return]
+    """Post the contact form as a JSON caller; return the new stub's page."""
+    response = web.post(CREATE, json=SUPPORT)
+    assert response.status_code == 201, response.get_json()
+    return web.get(f"/stubs/{response.get_json()['stubref']}").get_json()  # type: ignore[no-any-return]
 
 
 def new_order(web: FlaskClient, total: int = 2500) -> dict[str, Any]:
@@ -63,17 +84,91 @@ def test_the_templates_of_the_four_jobs(example: Flask) -> None:
     with example.app_context():
         templates = stubber.templates()
     assert set(templates) == {"order", "support_request", "access_request"}
-    assert templates["support_request"].create_options == {"enable": True}
+    create = templates["support_request"].create
+    assert create is not None and create.webhooks.enable
+    assert create.webhooks.redirect == "/support/thanks?ref=~~stub.stubref"
     assert templates["order"].actions["payment_received"].webhooks.auth == "stripe"
     assert example.config["STUBBER_VERIFIERS"]["stripe"]["scheme"] == "stripe"
-    assert not any(a.webhooks.enable for a in templates["access_request"].actions.values())
+    access = templates["access_request"]
+    assert not any(a.webhooks.enable for a in access.actions.values())
+    assert [t.tasktype for t in access.actions["send_link"].tasks] == ["create_webhook", "create_webhook", "savedata"]
+    assert all(access.actions[a].webhooks.confirm for a in ("confirm", "decline"))
+
+
+# -- job 1: a website form creates a support request ------------------------------------------------
+
+
+def test_the_contact_form_is_plain_html_posting_the_templates_fields(example: Flask, web: FlaskClient) -> None:
+    page = web.get("/support").get_data(as_text=True)
+    assert f'<form method="post" action="{CREATE}">' in page
+    assert "<script" not in page
+    with example.app_context():
+        create = stubber.get_template("support_request").create
+    assert set(re.findall(r'<(?:input|textarea) name="(\w+)"', page)) == set(create.schema.fields)
+
+
+def test_a_json_caller_creates_a_support_request(example: Flask, web: FlaskClient) -> None:
+    response = web.post(CREATE, json=SUPPORT)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body == {"success": True, "stubref": body["stubref"], "action_name": "create", "post_id": body["post_id"]}
+    assert snapshot(example, body["stubref"]) == ("new", SUPPORT, [("create", "create_webhook", None, "new")])
+    page = web.get(f"/stubs/{body['stubref']}").get_json()
+    assert (page["subject"], set(page["webhooks"])) == (
+        "Support request from ada@example.com", {"ticket_update", "add_comment"})
+
+
+@pytest.mark.parametrize("content_type", FORM_TYPES)
+def test_the_browsers_form_post_lands_on_the_thank_you_page(example: Flask, web: FlaskClient,
+                                                             content_type: str) -> None:
+    response = web.post(CREATE, data=SUPPORT, content_type=content_type, headers=BROWSER)
+    assert response.status_code == 303
+    found = re.fullmatch(r"/support/thanks\?ref=([0-9A-Z-]+)", response.headers["Location"])
+    assert found, response.headers["Location"]
+    ref = found.group(1)
+    assert snapshot(example, ref) == ("new", SUPPORT, [("create", "create_webhook", None, "new")])
+    thanks = web.get(response.headers["Location"])
+    assert thanks.status_code == 200
+    assert f'<strong id="ref">{ref}</strong>' in thanks.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "code", "errors"), [
+    pytest.param("post", CREATE, {"json": {**SUPPORT, "email": "ada"}}, 422, "validation_error",
+                 {"email": ["Not a valid email address."]}, id="bad-email"),
+    pytest.param("post", CREATE, {"data": {**SUPPORT, "message": ""}, "headers": BROWSER}, 422,
+                 "validation_error", {"message": ["Tell us what happened."]}, id="browser-empty-message"),
+    pytest.param("post", CREATE, {"data": {"name": "Ada"}, "content_type": FORM_TYPES[1]}, 422,
+                 "validation_error", {"email": ["Tell us your email address."], "message": ["Tell us what happened."]},
+                 id="multipart-missing"),
+    pytest.param("post", CREATE, {"json": {**SUPPORT, "message": "x" * 5001}}, 422, "validation_error",
+                 {"message": ["Longer than maximum length 5000."]}, id="message-too-long"),
+    pytest.param("get", CREATE, {"query_string": SUPPORT}, 405, "method_not_allowed", None, id="get"),
+    pytest.param("post", "/webhooks/create/order", {"json": {}}, 404, "action_not_found", None,
+                 id="template-without-create"),
+])
+def test_refused_contact_forms_create_nothing(example: Flask, web: FlaskClient, method: str, path: str,
+                                              kwargs: dict[str, Any], status: int, code: str,
+                                              errors: dict[str, Any] | None) -> None:
+    problem = assert_problem(getattr(web, method)(path, **kwargs), status, code)
+    if errors is not None:
+        assert problem["errors"] == errors
+    assert stub_count(example) == 0
+
+
+def test_the_thank_you_page_knows_support_requests_only(web: FlaskClient) -> None:
+    order = new_order(web)["stubref"]
+    for ref in ("2020-01-01-AAAA-AAAA", order, "nonsense"):
+        response = web.get("/support/thanks", query_string={"ref": ref})
+        assert (response.status_code, response.get_json()["error"]) == (404, "Not Found")
+
+
+# -- job 2: a ticketing system posts status updates -----------------------------------------------------
 
 
 def test_ticketing_system_moves_a_support_request(example: Flask, web: FlaskClient) -> None:
     page = new_support_request(web)
     ref = page["stubref"]
     assert (page["state"], page["template"]) == ("new", "support_request")
-    assert page["url"] == f"http://localhost/stubs/{ref}"
     update, comment = page["webhooks"]["ticket_update"], page["webhooks"]["add_comment"]
     assert update == f"http://localhost/webhooks/im/{ref}/ticket_update"
     assert web.post(update, json={"id": "4711", "status": "open", "assignee": "sam@help.example"}).status_code == 200
@@ -83,11 +178,12 @@ def test_ticketing_system_moves_a_support_request(example: Flask, web: FlaskClie
     state, data, history = snapshot(example, ref)
     assert state == "pending"
     assert data == {
-        "email": "ada@example.com", "message": "It leaks.", "ticket_id": 4711,
+        **SUPPORT, "ticket_id": 4711,
         "payload": {"ticket_id": 4711, "status": "pending"},
         "comments": [{"author": "Sam", "body": "A photo?"}, {"author": "Ada", "body": "Sent."}],
     }
     assert history == [
+        ("create", "create_webhook", None, "new"),
         ("ticket_update", "webhook", "new", "open"), ("add_comment", "webhook", "open", "open"),
         ("add_comment", "webhook", "open", "open"), ("ticket_update", "webhook", "open", "pending"),
     ]
@@ -119,12 +215,16 @@ def test_refused_ticket_updates_write_nothing(example: Flask, web: FlaskClient, 
     kwargs = dict(kwargs)
     method = kwargs.pop("method", "POST")
     assert_problem(web.open(f"/webhooks/im/{ref}/{action}", method=method, **kwargs), status, code)
-    assert snapshot(example, ref) == before == ("new", {"email": "ada@example.com", "message": "It leaks."}, [])
+    assert snapshot(example, ref) == before == ("new", SUPPORT, [("create", "create_webhook", None, "new")])
+
+
+# -- job 3: a signed payment notification moves an order to paid ----------------------------------------
 
 
 def test_signed_payment_moves_an_order_to_paid_and_it_ships(example: Flask, web: FlaskClient) -> None:
     page = new_order(web)
     ref = page["stubref"]
+    assert page["url"] == f"http://localhost/stubs/{ref}"
     assert (page["state"], page["data"]) == (
         "awaiting_payment", {"items": ["espresso machine"], "total": 2500, "currency": "zar"})
     assert list(page["webhooks"]) == ["payment_received"]
@@ -146,8 +246,6 @@ def test_signed_payment_moves_an_order_to_paid_and_it_ships(example: Flask, web:
 
 
 def edited_event(ref: str, edit: Any) -> tuple[bytes, dict[str, str]]:
-    import json
-
     body, _ = payment_event(ref, 2500)
     event = json.loads(body)
     edit(event)
@@ -179,15 +277,138 @@ def test_refused_payments_write_nothing(example: Flask, web: FlaskClient, edit: 
     assert snapshot(example, ref) == ("awaiting_payment", page["data"], [])
 
 
-def test_access_request_is_granted_only_by_its_own_link(example: Flask, web: FlaskClient) -> None:
+# -- job 4: a link in an email grants access --------------------------------------------------------------
+
+
+def request_access(web: FlaskClient) -> dict[str, Any]:
+    """Ask for access; return the new access request's page."""
+    response = web.post("/access-requests", json={"email": "ada@example.com"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def uuid_of(link: str) -> str:
+    return link.rsplit("/", 1)[1]
+
+
+def links(app: Flask, stubref: str) -> list[tuple[str, bool, str]]:
+    """The stub's explicit webhooks: action, single use, status."""
+    with app.app_context():
+        return [(h.action_name, h.single_use, h.status()) for h in stubber.get_stub(stubref).webhooks]
+
+
+def everything(app: Flask, stubref: str) -> tuple[Any, ...]:
+    """What a refused call must leave untouched: the stub and its links."""
+    return *snapshot(app, stubref), links(app, stubref)
+
+
+def token_on(page: str) -> str:
+    found = re.search(r'<input type="hidden" name="_confirm" value="([0-9a-f]{64})">', page)
+    assert found, page
+    return found.group(1)
+
+
+def test_an_access_request_emails_two_single_use_links(example: Flask, web: FlaskClient,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="example_app"):
+        page = request_access(web)
+    ref, mail = page["stubref"], page["data"]["mail"]
+    assert (page["state"], page["subject"], page["webhooks"]) == (
+        "awaiting_confirmation", "Access for ada@example.com", {})
+    assert page["history"] == [{"action": "send_link", "source": "api", "from": "new", "to": "awaiting_confirmation"}]
+    with example.test_request_context():
+        hooks = stubber.get_stub(ref).webhooks
+        assert mail == {"to": "ada@example.com", "confirm": hooks[0].url, "decline": hooks[1].url}
+        for hook in hooks:
+            assert uuidlib.UUID(hook.uuid).version == 4
+            lifetime = hook.expires_at - hook.created_at
+            assert timedelta(hours=23) < lifetime <= timedelta(days=1)
+    assert links(example, ref) == [("confirm", True, "active"), ("decline", True, "active")]
+    [sent] = [r for r in caplog.records if r.getMessage().startswith("Mail to ada@example.com")]
+    assert mail["confirm"] in sent.getMessage() and mail["decline"] in sent.getMessage()
+
+
+def test_the_email_link_asks_before_it_grants_access(example: Flask, web: FlaskClient) -> None:
+    page = request_access(web)
+    ref, confirm, decline = page["stubref"], page["data"]["mail"]["confirm"], page["data"]["mail"]["decline"]
+    before = everything(example, ref)
+    shown = web.get(confirm, headers=BROWSER)
+    assert (shown.status_code, shown.mimetype, shown.headers["Cache-Control"]) == (200, "text/html", "no-store")
+    text = shown.get_data(as_text=True)
+    assert "<h1>Confirm your access</h1>" in text
+    assert "confirm that you, ada@example.com, asked for access" in text
+    assert everything(example, ref) == before  # a mail scanner's GET changes nothing
+    done = web.post(confirm, data={"_confirm": token_on(text)}, headers=BROWSER)
+    assert (done.status_code, done.mimetype) == (200, "text/html")
+    assert "Thank you: access granted." in done.get_data(as_text=True)
+    state, data, history = snapshot(example, ref)
+    assert state == "authorized"
+    assert data == {"email": "ada@example.com", "mail": page["data"]["mail"],
+                    "payload": {"lid": uuid_of(confirm), "payload": {}}}
+    assert history[-1] == ("confirm", "explicit_webhook", "awaiting_confirmation", "authorized")
+    assert links(example, ref) == [("confirm", True, "used"), ("decline", True, "active")]
+    after = everything(example, ref)
+    assert_problem(web.post(confirm, data={"_confirm": token_on(text)}), 410, "webhook_gone")
+    assert_problem(web.get(confirm), 410, "webhook_gone")
+    body = assert_problem(web.get(decline, headers=BROWSER), 409, "action_not_in_state")
+    assert (body["state"], body["available_actions"]) == ("authorized", [])
+    assert everything(example, ref) == after
     with example.app_context():
-        ref = stubber.create_stub("access_request", {"email": "ada@example.com"}).stubref
-    assert_problem(web.get(f"/webhooks/im/{ref}/confirm"), 404, "action_not_found")
-    assert snapshot(example, ref)[0] == "awaiting_confirmation"
-    with example.app_context():
-        stubber.run_action(ref, "confirm")
-        assert stubber.available_actions(ref) == ["revoke"]
-    assert snapshot(example, ref)[0] == "authorized"
+        stubber.run_action(ref, "revoke")
+    assert snapshot(example, ref)[0] == "revoked"
+
+
+def test_the_decline_link(example: Flask, web: FlaskClient) -> None:
+    page = request_access(web)
+    ref, mail = page["stubref"], page["data"]["mail"]
+    text = web.get(mail["decline"]).get_data(as_text=True)
+    assert "<h1>Decline the request</h1>" in text
+    assert web.post(mail["decline"], data={"_confirm": token_on(text)}).status_code == 200
+    assert snapshot(example, ref)[0] == "declined"
+    assert_problem(web.get(mail["confirm"]), 409, "action_not_in_state")
+    assert links(example, ref) == [("confirm", True, "active"), ("decline", True, "used")]
+
+
+def revoked(app: Flask, mail: dict[str, str]) -> str:
+    with app.app_context():
+        stubber.revoke_webhook(uuid_of(mail["confirm"]))
+    return mail["confirm"]
+
+
+ACCESS_REFUSALS = [
+    pytest.param("get", revoked, {"headers": BROWSER}, 404, "webhook_not_found", id="revoked-link"),
+    pytest.param("post", revoked, {"data": {"_confirm": "x"}}, 404, "webhook_not_found", id="revoked-link-post"),
+    pytest.param("get", lambda app, mail: f"/webhooks/ex/{uuidlib.uuid4()}", {}, 404, "webhook_not_found",
+                 id="unknown-link"),
+    pytest.param("post", lambda app, mail: mail["confirm"], {"data": {}}, 403, "confirmation_required",
+                 id="post-without-the-pages-token"),
+    pytest.param("post", lambda app, mail: mail["confirm"], {"json": {"_confirm": "0" * 64}}, 403,
+                 "confirmation_required", id="wrong-token"),
+    pytest.param("post", lambda app, mail: mail["confirm"], {"data": {"x": "1"}, "headers": {"Accept": "*/*"}}, 403,
+                 "confirmation_required", id="scanner-post"),
+]
+
+
+@pytest.mark.parametrize(("method", "link", "kwargs", "status", "code"), ACCESS_REFUSALS)
+def test_refused_links_write_nothing(example: Flask, web: FlaskClient, method: str, link: Any,
+                                     kwargs: dict[str, Any], status: int, code: str) -> None:
+    page = request_access(web)
+    ref = page["stubref"]
+    url = link(example, page["data"]["mail"])
+    before = everything(example, ref)
+    assert_problem(getattr(web, method)(url, **kwargs), status, code)
+    assert everything(example, ref) == before
+
+
+@pytest.mark.parametrize("action", ["send_link", "confirm", "decline", "revoke"])
+def test_the_stubref_alone_grants_nothing(example: Flask, web: FlaskClient, action: str) -> None:
+    ref = request_access(web)["stubref"]
+    before = everything(example, ref)
+    assert_problem(web.post(f"/webhooks/im/{ref}/{action}", json={}), 404, "action_not_found")
+    assert everything(example, ref) == before
+
+
+# -- the app's own routes ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("path", "kwargs", "status"), [
@@ -195,8 +416,9 @@ def test_access_request_is_granted_only_by_its_own_link(example: Flask, web: Fla
     ("/orders", {"json": {"total": 100, "currency": "gbp"}}, 422),
     ("/orders", {"json": {"total": True, "currency": "zar"}}, 422),
     ("/orders", {"data": "total=1"}, 400),
-    ("/support-requests", {"json": {"email": "ada", "message": "hi"}}, 422),
-    ("/support-requests", {"json": ["not", "an", "object"]}, 400),
+    ("/access-requests", {"json": {"email": "ada"}}, 422),
+    ("/access-requests", {"json": {"email": "ada@example.com\nbcc: eve@example.com"}}, 422),
+    ("/access-requests", {"json": ["not", "an", "object"]}, 400),
 ])
 def test_the_apps_own_routes_refuse_bad_input(example: Flask, web: FlaskClient, path: str,
                                                kwargs: dict[str, Any], status: int) -> None:
@@ -230,11 +452,15 @@ def test_database_url_from_the_environment(monkeypatch: pytest.MonkeyPatch, give
 
 def test_defaults_to_a_sqlite_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_from_env")
     settings = config.from_environment()
     assert settings["SQLALCHEMY_DATABASE_URI"] == "sqlite:///example.db"
     assert settings["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
     assert settings["STUBBER_VERIFIERS"]["stripe"]["secrets"] == ["whsec_from_env"]
+    assert len(settings["SECRET_KEY"]) == 64 and settings["SECRET_KEY"] != config.from_environment()["SECRET_KEY"]
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    assert config.from_environment()["SECRET_KEY"] == "from-env"
 
 
 def free_port() -> int:
@@ -248,20 +474,20 @@ def gunicorn(example: Flask, database_url: str) -> Iterator[str]:
     """The example app served by gunicorn with the documented settings, two workers."""
     base = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "DATABASE_URL": database_url, "WEB_CONCURRENCY": "2", "BIND": base[7:]}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "example_app/gunicorn_conf.py"], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "example_app/gunicorn_conf.py"], cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(100):
             try:
                 urllib.request.urlopen(base + "/", timeout=2).close()
                 break
             except OSError:
-                assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
                 time.sleep(0.1)
         yield base
     finally:
-        server.terminate()
-        server.communicate(timeout=30)
+        process.terminate()
+        process.communicate(timeout=30)
 
 
 @pytest.mark.slow
@@ -269,12 +495,49 @@ def test_demo_against_gunicorn(example: Flask, gunicorn: str) -> None:
     demo = subprocess.run([sys.executable, "-m", "example_app.demo", gunicorn], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "13 steps, 0 unexpected" in demo.stdout
-    for change in ("new -> open", "pending -> solved", "solved -> closed", "awaiting_payment -> paid",
-                   "paid -> shipped", "422, pending -> pending", "409, closed -> closed"):
+    assert "19 steps, 0 unexpected" in demo.stdout
+    for change in ("303 to /support/thanks?ref=", "422, nothing created", "new -> open", "pending -> solved",
+                   "solved -> closed", "awaiting_payment -> paid", "paid -> shipped", "422, pending -> pending",
+                   "409, closed -> closed", "200, awaiting_confirmation -> awaiting_confirmation",
+                   "200, awaiting_confirmation -> authorized", "410, authorized -> authorized",
+                   "409, authorized -> authorized"):
         assert change in demo.stdout
     with example.app_context():
         from flask_stubber.models import get_models
 
         states = sorted(stub.state for stub in db.session.scalars(db.select(get_models(db).stub)))
-    assert states == ["closed", "shipped"]
+    assert states == ["authorized", "closed", "shipped"]
+
+
+@pytest.fixture
+def app(example: Flask) -> Flask:
+    """The example app, served by the ``server`` fixture in a thread (a browser keeps connections open)."""
+    return example
+
+
+@pytest.mark.slow
+def test_jobs_1_and_4_in_a_browser(example: Flask, server: str, browser: Any) -> None:  # noqa: F811
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{server}/support")
+    browser.find_element("name", "email").send_keys("ada@example.com")
+    browser.find_element("name", "name").send_keys("Ada Lovelace")
+    browser.find_element("name", "message").send_keys("My espresso machine leaks.")
+    browser.find_element("css selector", "button[type=submit]").click()
+    [shown] = WebDriverWait(browser, 20).until(lambda d: d.find_elements("id", "ref"))
+    assert browser.current_url.startswith(f"{server}/support/thanks?ref=")
+    ref = shown.text
+    assert snapshot(example, ref) == (
+        "new", {"email": "ada@example.com", "name": "Ada Lovelace", "message": "My espresso machine leaks."},
+        [("create", "create_webhook", None, "new")])
+
+    request = urllib.request.Request(f"{server}/access-requests", data=b'{"email": "ada@example.com"}',
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        page = json.load(response)
+    browser.get(page["data"]["mail"]["confirm"])
+    assert browser.find_element("tag name", "h1").text == "Confirm your access"
+    assert snapshot(example, page["stubref"])[0] == "awaiting_confirmation"
+    browser.find_element("css selector", "button[type=submit]").click()
+    WebDriverWait(browser, 20).until(lambda d: "access granted" in d.page_source)
+    assert snapshot(example, page["stubref"])[0] == "authorized"

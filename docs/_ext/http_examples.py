@@ -2,14 +2,17 @@
 
 Each example is a JSON file under ``docs/examples/http/``; ``tests/test_docs_examples.py``
 replays every one of them against the app it names and checks each status,
-content type and body, so what the documentation shows is what the code does.
+content type, header shown and body, so what the documentation shows is what the code does.
 
 File format::
 
     {
-      "app": "quickstart",                        # a module of docs/examples with create_app(config)
-      "stub": {"template": "order", "data": {}},  # optional: created first, shown as STUBREF
+      "app": "quickstart",                        # a module of docs/examples with create_app(config),
+                                                  # or "example_app", the repository's example app
+      "stub": {"template": "order", "data": {}},  # optional: created first, shown as STUBREFS[0]
       "setup": [["add_note", {"x": 1}]],          # optional: actions run on it from Python first
+      "webhooks": [["cancel", {"uuid": "...", "single_use": true, "revoked": true}]],
+                                                  # optional: explicit webhooks bound to it, then
       "config": {},                               # optional: app configuration
       "database": "unreachable",                  # optional: point the app at no database at all
       "failing_handler": ["order", "ship"],       # optional: a handler that raises during the example
@@ -18,13 +21,18 @@ File format::
                      "json": {...} | "form": {...} | "body": "...", "content_type": "...",
                      "headers": {...}},
          "status": 200, "content_type": "application/json", "headers": {"Retry-After": "5"},
-         "response": {...}}
+         "response": {...} | "html": "<main>...</main>"}
       ]
     }
 
 ``headers`` lists the answer's headers to show and check. ``content_type`` defaults to
+``text/html`` for steps with ``html`` (the ``<main>`` element of the page), to
 ``application/problem+json`` for statuses from 400 up and ``application/json`` below.
-Stubrefs created while replaying are shown as :data:`STUBREF`.
+
+Values that are random on every run are shown as fixed placeholders: each stubref,
+explicit webhook uuid and confirmation token an answer hands out is shown as the next
+of :data:`STUBREFS`, :data:`UUIDS` or :data:`TOKENS`, and a placeholder in a later
+request stands for the value it replaced.
 """
 
 from __future__ import annotations
@@ -36,8 +44,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+#: The stubrefs the examples show, in the order the stubs appear.
+STUBREFS = ("2026-12-04-7QK2-M9XD", "2026-12-04-R4TW-8HNC", "2026-12-04-Q2ZL-5VJE")
 #: The stubref the examples show for the stub they work on.
-STUBREF = "2026-12-04-7QK2-M9XD"
+STUBREF = STUBREFS[0]
+#: The explicit webhook uuids the examples show.
+UUIDS = (
+    "5f0c8a2e-3b1d-4c7e-9a64-2d8b1e7f3c90",
+    "c3a9e6d1-7f24-4b8a-8e15-6a0d9b2c4f71",
+    "0e7d2b6c-91a4-4f3e-b8d2-7c5a1e9f6b03",
+)
+#: The confirmation tokens the examples show.
+TOKENS = ("3f87a0f4c2b19e8d7a6c5b4e3d2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f",)
 #: Where the examples' server listens.
 BASE_URL = "http://127.0.0.1:5000"
 
@@ -47,7 +65,8 @@ def load(path: str | Path) -> dict[str, Any]:
     example: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
     for step in example["steps"]:
         step["request"].setdefault("method", "GET")
-        step.setdefault("content_type", "application/problem+json" if step["status"] >= 400 else "application/json")
+        default = "application/problem+json" if step["status"] >= 400 else "application/json"
+        step.setdefault("content_type", "text/html" if "html" in step else default)
     return example
 
 
@@ -81,9 +100,17 @@ def answer(step: dict[str, Any]) -> str:
     status = HTTPStatus(step["status"])
     head = f"HTTP/1.1 {status.value} {status.phrase}\nContent-Type: {step['content_type']}\n"
     head += "".join(f"{name}: {value}\n" for name, value in step.get("headers", {}).items())
+    if "html" in step:
+        return f"{head}\n{step['html']}"
     if "response" not in step:
         return head
     return f"{head}\n{json.dumps(step['response'], indent=2)}"
+
+
+def steps_of(spec: str) -> slice:
+    """Read the ``:steps:`` option, ``2`` or ``2-4`` (1-based, inclusive), as a slice."""
+    first, _, last = spec.partition("-")
+    return slice(int(first) - 1, int(last or first))
 
 
 def setup(app: Any) -> dict[str, Any]:
@@ -93,17 +120,17 @@ def setup(app: Any) -> dict[str, Any]:
     from sphinx.util.docutils import SphinxDirective
 
     class HttpExample(SphinxDirective):
-        """``.. http-example:: http/name.json`` with an optional ``:step:`` (1-based) to show one step."""
+        """``.. http-example:: http/name.json``, with ``:steps: 2`` or ``:steps: 2-4`` to show some steps."""
 
         required_arguments = 1
-        option_spec = {"step": directives.positive_int}
+        option_spec = {"steps": directives.unchanged_required}
 
         def run(self) -> list[nodes.Node]:
             rel, path = self.env.relfn2path("examples/" + self.arguments[0], self.env.docname)
             self.env.note_dependency(rel)
             steps = load(path)["steps"]
-            if "step" in self.options:
-                steps = [steps[self.options["step"] - 1]]
+            if "steps" in self.options:
+                steps = steps[steps_of(self.options["steps"])]
             result: list[nodes.Node] = []
             for step in steps:
                 for text, language in ((curl(step["request"]), "console"), (answer(step), "http")):

@@ -21,6 +21,13 @@ quote.action(
     to_state="accepted",
     webhook=True,
     fields={"customer": {"fieldtype": "text", "validations": ["required"]}},
+    synchronous=True,
+    response={
+        "success": True,
+        "quote": "~~stub.stubref",
+        "order": "~~tasks.order.stubref",
+        "total": "~~tasks.vat.total",
+    },
     tasks={
         "vat": {
             "tasktype": "add_vat",
