@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import marshmallow
 from flask import current_app
-from sqlalchemy import inspect, select, update
+from sqlalchemy import String, bindparam, inspect, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -124,6 +124,7 @@ class Engine:
         self.stub_model = models.stub
         self.post_model = models.post
         self._dialect: str | None = None
+        self._lock_stmt: Any = None
 
     @property
     def session(self) -> Session:
@@ -149,17 +150,26 @@ class Engine:
         ref = normalize_stubref(stubref)
         if ref is None:
             raise StubNotFound(f"No stub has the stubref {stubref!r}.")
-        model = self.stub_model
-        if self.dialect() == "sqlite":
-            stmt: Any = (
-                update(model).where(model.stubref == ref).values(stubref=model.stubref).returning(model)
-            )
-        else:
-            stmt = select(model).where(model.stubref == ref).with_for_update()
-        stub = self.session.scalars(stmt.execution_options(populate_existing=True)).first()
+        stub = self.session.scalars(self._lock_statement(), {"stubref": ref}).first()
         if stub is None:
             raise StubNotFound(f"No stub has the stubref {stubref!r}.")
         return stub
+
+    def _lock_statement(self) -> Any:
+        """Return the statement that locks and reads one stub, built once.
+
+        Building a statement costs more than running a cached one, so it is built with a
+        bound ``stubref`` parameter on first use and reused for every execution.
+        """
+        if self._lock_stmt is None:
+            model = self.stub_model
+            ref = bindparam("stubref", type_=String)
+            if self.dialect() == "sqlite":
+                stmt: Any = update(model).where(model.stubref == ref).values(stubref=model.stubref).returning(model)
+            else:
+                stmt = select(model).where(model.stubref == ref).with_for_update()
+            self._lock_stmt = stmt.execution_options(populate_existing=True)
+        return self._lock_stmt
 
     # -- running ------------------------------------------------------------------
 
