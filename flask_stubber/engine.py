@@ -34,6 +34,7 @@ from .errors import (
     ValidationFailed,
 )
 from .models import Models, new_stubref, normalize_stubref, utcnow
+from .recording import Recorder
 from .tasks import TaskContext, substitute
 from .templates import CompiledAction, CompiledTemplate
 
@@ -125,6 +126,7 @@ class Engine:
         self.post_model = models.post
         self._dialect: str | None = None
         self._lock_stmt: Any = None
+        self._recorder: Recorder | None = None
 
     @property
     def session(self) -> Session:
@@ -154,6 +156,14 @@ class Engine:
         if stub is None:
             raise StubNotFound(f"No stub has the stubref {stubref!r}.")
         return stub
+
+    @property
+    def recorder(self) -> Recorder:
+        """The :class:`~flask_stubber.recording.Recorder` of this engine's models, built once."""
+        if self._recorder is None:
+            bind = self.session.get_bind(mapper=inspect(self.stub_model))
+            self._recorder = Recorder(self.stub_model, self.post_model, bind.dialect)
+        return self._recorder
 
     def _lock_statement(self) -> Any:
         """Return the statement that locks and reads one stub, built once.
@@ -279,14 +289,18 @@ class Engine:
             from_state=ctx.from_state, to_state=to_state, source=source,
         )
         stub.state = to_state
-        stub.updated_at = utcnow()
-        flag_modified(stub, "data")
-        post = self.post_model(
+        values = dict(
             stub_id=stub.id, action_name=action_name, source=source, from_state=ctx.from_state,
             to_state=to_state, data=validated, delivery_id=delivery_id,
         )
-        self.session.add(post)
-        self.session.flush()
+        if self.recorder.usable(self.session):
+            post = self.recorder.record(self.session, stub, values, utcnow())
+        else:
+            stub.updated_at = utcnow()
+            flag_modified(stub, "data")
+            post = self.post_model(**values)
+            self.session.add(post)
+            self.session.flush()
         outcome = Outcome(
             stubref=stub.stubref, action_name=action_name, post_id=post.id, state=to_state,
             data=copy.deepcopy(stub.data), results=ctx.results, stub=stub, post=post,
