@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "flat_sizes": "1000,100000", "flat_requests": 500, "memory": "1000,10000",
     },
     "full": {
-        "requests": 5000, "warmup": 500, "duration": 15.0, "rounds": 3, "http_databases": "postgresql,sqlite",
+        "requests": 5000, "warmup": 500, "duration": 10.0, "rounds": 3, "http_databases": "postgresql,sqlite",
         "flat_sizes": "1000,100000,1000000", "flat_requests": 2000, "memory": "10000,100000",
     },
 }
@@ -49,12 +49,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              " the database and <name>_flat are created (dropped first) and dropped at the end"
                              " (default: $BENCH_POSTGRESQL_URL)")
     parser.add_argument("--http-databases", help="databases served over HTTP (quick: postgresql; full: both)")
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1,
-                        help="gunicorn workers (default: 2 x CPUs + 1)")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default: sync)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (default: 1)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn workers (default: one per CPU)")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (default: gthread)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default: 4)")
     parser.add_argument("--concurrency", default="1,16,64", help="wrk connections (default: 1,16,64)")
-    parser.add_argument("--duration", type=float, help="seconds per wrk run (quick: 5, full: 15)")
+    parser.add_argument("--duration", type=float, help="seconds per wrk run (quick: 5, full: 10)")
     parser.add_argument("--rounds", type=int,
                         help="interleaved rounds of HTTP runs; the median is kept (quick: 1, full: 3)")
     parser.add_argument("--requests", type=int, help="in-process webhooks per figure (quick: 1000, full: 5000)")
@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         if "memory" in parts:
             checkpoints = [int(n) for n in _list(args.memory)]
             memory_db = "postgresql" if "postgresql" in databases else databases[0]
-            section("memory", memory_db, lambda url: run_memory(url, checkpoints))
+            section("memory", memory_db, lambda url: run_memory(
+                url, checkpoints, worker_class=args.worker_class, threads=args.threads))
     results["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.monotonic() - started)
     stamp = time.strftime("%Y%m%d-%H%M%S")

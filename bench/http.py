@@ -124,17 +124,20 @@ def run_http(
 
         db.engine.dispose()
     samples: dict[str, dict[int, list[dict[str, Any]]]] = {t: {c: [] for c in concurrencies} for t in TARGETS}
-    with gunicorn(url, workers=workers, worker_class=worker_class, threads=threads) as (base, _):
+    with gunicorn(url, workers=workers, worker_class=worker_class, threads=threads) as (base, master):
         for target in TARGETS:  # warm every worker up: imports, connections, statement caches
             wrk(base, target, "payment_received", connections=16, duration=2, first=0, stubs=budget)
+        cpu = CpuMeter(master, url)
         run = 1
         for _ in range(rounds):
             for connections in concurrencies:
                 for target in TARGETS:
+                    before = cpu.read()
                     figures = wrk(
                         base, target, "payment_received", connections=connections, duration=duration,
                         first=run * budget, stubs=budget if target != "floor" else 10**9,
                     )
+                    figures["cpu_us_per_request"] = cpu.per_request(before, figures["requests"])
                     samples[target][connections].append(figures)
                     print(f"  {target:8} c={connections:<3} {figures['rps']:8.1f} req/s"
                           f"  p99 {figures['p99_ms']:7.2f} ms  errors {figures['errors']}", flush=True)
@@ -147,6 +150,51 @@ def run_http(
             target: {str(c): _median(samples[target][c]) for c in concurrencies} for target in TARGETS
         },
     }
+
+
+class CpuMeter:
+    """Reads the CPU time of the gunicorn workers and of the PostgreSQL backends serving them.
+
+    The backends are the connections to the benchmark's own database (other databases on
+    the same server are not counted); SQLite has none.
+    """
+
+    def __init__(self, master: subprocess.Popen[bytes], url: str) -> None:
+        self.master = master
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.backends: list[int] = []
+        if url.startswith("postgresql"):
+            from sqlalchemy import create_engine, make_url, text
+
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                name = make_url(url).database
+                self.backends = list(conn.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                    {"d": name},
+                ).scalars())
+            engine.dispose()
+
+    def _ticks(self, pids: list[int]) -> int:
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total
+
+    def read(self) -> tuple[int, int]:
+        """Return the CPU ticks used so far by the workers and by the backends."""
+        workers = [int(p) for p in Path(f"/proc/{self.master.pid}/task/{self.master.pid}/children").read_text().split()]
+        return self._ticks(workers), self._ticks(self.backends)
+
+    def per_request(self, before: tuple[int, int], requests: int) -> dict[str, float]:
+        """Return the CPU microseconds per request of the workers and of the backends since ``before``."""
+        after = self.read()
+        scale = 1e6 / self.tick / max(requests, 1)
+        return {"workers": round((after[0] - before[0]) * scale), "postgresql": round((after[1] - before[1]) * scale)}
 
 
 def _median(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -163,8 +211,10 @@ def _worker_memory(master: subprocess.Popen[bytes]) -> dict[str, int]:
     return {key: int(fields[key].split()[0]) for key in ("VmHWM", "VmRSS")}
 
 
-def run_memory(url: str, checkpoints: list[int], connections: int = 16, chunk: float = 5.0) -> dict[str, Any]:
-    """Send webhooks to one sync worker and read its peak RSS (VmHWM) once it has answered each checkpoint.
+def run_memory(
+    url: str, checkpoints: list[int], *, worker_class: str, threads: int, connections: int = 16, chunk: float = 5.0
+) -> dict[str, Any]:
+    """Send webhooks to one worker and read its peak RSS (VmHWM) once it has answered each checkpoint.
 
     wrk runs for ``chunk`` seconds at a time until the worker has answered at least the next
     checkpoint's number of webhooks (the count reported is the exact one reached).
@@ -179,7 +229,7 @@ def run_memory(url: str, checkpoints: list[int], connections: int = 16, chunk: f
 
         db.engine.dispose()
     results: dict[str, Any] = {}
-    with gunicorn(url, workers=1, worker_class="sync", threads=1) as (base, master):
+    with gunicorn(url, workers=1, worker_class=worker_class, threads=threads) as (base, master):
         answered = errors = first = 0
         for checkpoint in checkpoints:
             while answered < checkpoint:

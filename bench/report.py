@@ -43,14 +43,16 @@ def table(results: dict[str, Any]) -> str:
             base = res["baseline"][c]
             for target in ("floor", "baseline", "stubber"):
                 f = res[target][c]
+                cpu = f.get("cpu_us_per_request", {})
                 rows.append([c, TARGET_NAMES[target], f"{f['rps']:.0f}", _ratio(f["rps"], base["rps"]),
                              f"{f['p50_ms']:.2f}", f"{f['p95_ms']:.2f}", f"{f['p99_ms']:.2f}",
-                             _ratio(f["p99_ms"], base["p99_ms"]), f["errors"]])
+                             _ratio(f["p99_ms"], base["p99_ms"]), f["errors"], cpu.get("workers", "-"),
+                             cpu.get("postgresql", "-") if db == "postgresql" else "-"])
         server = run["server"]
         out += _rows(f"HTTP, gunicorn {server['workers']} x {server['worker_class']} workers"
                      f" ({server['threads']} thread), wrk, {db}, {run['duration']} s x {run['rounds']} rounds (median)",
-                     ["conns", "endpoint", "req/s", "x hand", "p50 ms", "p95 ms", "p99 ms", "p99 x hand", "errors"],
-                     rows)
+                     ["conns", "endpoint", "req/s", "x hand", "p50 ms", "p95 ms", "p99 ms", "p99 x hand", "errors",
+                      "CPU us/req gunicorn", "CPU us/req postgres"], rows)
     for db, flat in results.get("flat", {}).items():
         sizes = flat["sizes"]
         first = next(iter(sizes.values()))
@@ -67,7 +69,9 @@ def table(results: dict[str, Any]) -> str:
         points = list(memory.items())
         rows = [[f"{m['webhooks']:,}", f"{m['peak_rss_kib'] / 1024:.1f}", f"{m['rss_kib'] / 1024:.1f}",
                  f"{(m['peak_rss_kib'] - points[0][1]['peak_rss_kib']) / 1024:+.1f}", m["errors"]] for n, m in points]
-        out += _rows(f"memory, {db}: one gunicorn sync worker running flask-stubber webhooks",
+        server = results["settings"]
+        out += _rows(f"memory, {db}: one gunicorn {server['worker_class']} worker ({server['threads']} threads)"
+                     " running flask-stubber webhooks",
                      ["webhooks", "peak RSS MiB", "RSS MiB", "growth MiB", "errors"], rows)
     out += ["", "targets:"] + [f"  {t}" for t in targets(results)]
     return "\n".join(out)
@@ -133,13 +137,14 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
             style = dict(color=colors[target], linestyle=styles.get(db, ":"), marker="o")
             left.plot(xs, [by_c[c]["rps"] for c in cs], label=label, **style)
             right.plot(xs, [by_c[c]["p99_ms"] for c in cs], label=label, **style)
-    for axis, title, unit in ((left, "throughput", "requests/s"), (right, "p99 latency", "ms (log)")):
+    for axis, title, unit in ((left, "throughput", "requests/s (log)"), (right, "p99 latency", "ms (log)")):
         axis.set_xscale("log", base=2)
         axis.set_xticks([1, 16, 64], ["1", "16", "64"])
         axis.set_xlabel("concurrent connections")
         axis.set_ylabel(unit)
         axis.set_title(title)
         axis.grid(True, alpha=0.3)
+    left.set_yscale("log")
     right.set_yscale("log")
     left.legend(fontsize=7)
     machine = results["machine"]
