@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     http_databases = [d for d in _list(args.http_databases) if d != "postgresql" or args.postgresql_url]
     results: dict[str, Any] = {"machine": machine(), "settings": {k: str(v) for k, v in vars(args).items()}}
     started = time.monotonic()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="stubber-bench-") as scratch:
         dbs = Databases(args.postgresql_url, Path(scratch))
 
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {part} on {db}", flush=True)
             with dbs.open(db) as url:
                 results.setdefault(part, {})[db] = run(url)
+            report.write_json(results, args.output, stamp)  # what is done so far survives a failure
 
         if "inprocess" in parts:
             for db in databases:
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"== flat on {db}", flush=True)
                 results.setdefault("flat", {})[db] = run_flat(
                     lambda suffix, db=db: dbs.open(db, suffix), sizes, args.flat_requests, args.posts)
+                report.write_json(results, args.output, stamp)
         if "memory" in parts:
             checkpoints = [int(n) for n in _list(args.memory)]
             memory_db = "postgresql" if "postgresql" in databases else databases[0]
@@ -158,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
                 url, checkpoints, worker_class=args.worker_class, threads=args.threads))
     results["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.monotonic() - started)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     path = report.write_json(results, args.output, stamp)
     print(report.table(results))
     print(f"\nJSON: {path}")

@@ -62,8 +62,8 @@ def table(results: dict[str, Any]) -> str:
         rows.append([f"1 stub, {posts['posts']:,} posts", posts["with_posts"]["mean_us"],
                      _ratio(posts["with_posts"]["mean_us"], posts["without_posts"]["mean_us"]),
                      posts["with_posts"]["p50_us"], posts["with_posts"]["p99_us"], "-"])
-        out += _rows(f"flat cost, {db}: flask-stubber microseconds per webhook by table size (ratio to the smallest;"
-                     " the posts row: ratio to a stub without posts)",
+        out += _rows(f"flat cost, {db}: flask-stubber microseconds per update webhook on random stubs, by table size"
+                     " (ratio to the smallest; the posts row: ratio to a stub without posts)",
                      ["stubs", "mean us", "ratio", "p50 us", "p99 us", "load s"], rows)
     for db, memory in results.get("memory", {}).items():
         points = list(memory.items())
