@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -90,6 +91,20 @@ def test_mapper_events_see_the_change(app: Flask, stubber: StubberWebhooks, db: 
     assert calls == ["cancelled"]
 
 
+@contextmanager
+def fresh_tables(app: Flask, db: SQLAlchemy) -> Iterator[None]:
+    """Create the app's tables inside its context, and drop them afterwards."""
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
 def test_tracked_modifications_include_stub_and_post(database_url: str, db: SQLAlchemy,
                                                      stubber: StubberWebhooks) -> None:
     app = make_app(database_url, db, stubber, SQLALCHEMY_TRACK_MODIFICATIONS=True)
@@ -98,47 +113,29 @@ def test_tracked_modifications_include_stub_and_post(database_url: str, db: SQLA
     def receiver(sender: Flask, changes: list[tuple[Any, str]]) -> None:
         seen.extend((type(model).__name__, operation) for model, operation in changes)
 
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
+    with fresh_tables(app, db):
+        stub = stubber.create_stub("order")
+        models_committed.connect(receiver, app)
         try:
-            stub = stubber.create_stub("order")
-            models_committed.connect(receiver, app)
-            try:
-                stubber.run_action(stub, "cancel")
-            finally:
-                models_committed.disconnect(receiver, app)
-            assert sorted(seen) == [("StubberPost", "insert"), ("StubberStub", "update")]
+            stubber.run_action(stub, "cancel")
         finally:
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
+            models_committed.disconnect(receiver, app)
+        assert sorted(seen) == [("StubberPost", "insert"), ("StubberStub", "update")]
 
 
-def test_host_model_onupdate_columns_are_kept(database_url: str) -> None:
-    db = SQLAlchemy()
-
+def test_host_model_onupdate_columns_are_kept(database_url: str, db: SQLAlchemy) -> None:
     class Ticket(StubMixin, db.Model):  # type: ignore[name-defined,misc]
         __tablename__ = "recorded_tickets"
         revision: Mapped[str | None] = mapped_column(String(10), default=None, onupdate="revised")
 
-    app = Flask(__name__)
-    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
-    db.init_app(app)
-    ext = StubberWebhooks(app, db=db, stub_model=Ticket)
+    ext = StubberWebhooks(db=db, stub_model=Ticket)
     ext.register_template(ORDER)
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-        try:
-            ref = ext.create_stub("order").stubref
-            assert ext.get_stub(ref).revision is None
-            db.session.remove()
-            ext.run_action(ref, "payment_received", {"amount": 1})
-            db.session.remove()
-            got: Any = ext.get_stub(ref)
-            assert (got.state, got.revision) == ("paid", "revised")
-        finally:
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
+    app = make_app(database_url, db, ext)
+    with fresh_tables(app, db):
+        ref = ext.create_stub("order").stubref
+        assert ext.get_stub(ref).revision is None
+        db.session.remove()
+        ext.run_action(ref, "payment_received", {"amount": 1})
+        db.session.remove()
+        got: Any = ext.get_stub(ref)
+        assert (got.state, got.revision) == ("paid", "revised")
