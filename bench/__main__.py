@@ -6,6 +6,7 @@ See ``python -m bench --help`` and ``bench/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -68,6 +69,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("results"),
                         help="directory for the JSON and the chart (default: bench/results)")
     parser.add_argument("--no-chart", action="store_true", help="do not draw the chart (no matplotlib needed)")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="run nothing: print the tables of a results file and draw its chart next to it")
     args = parser.parse_args(argv)
     for key, value in PRESETS["quick" if args.quick else "full"].items():
         if getattr(args, key) is None:
@@ -123,6 +126,12 @@ class Databases:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report is not None:
+        results = json.loads(args.report.read_text())
+        print(report.table(results))
+        if not args.no_chart:
+            print(f"chart: {report.chart(results, args.report.with_suffix('.png'))}")
+        return 0
     parts = _list(args.parts)
     databases = [d for d in _list(args.databases) if d != "postgresql" or args.postgresql_url]
     http_databases = [d for d in _list(args.http_databases) if d != "postgresql" or args.postgresql_url]

@@ -18,46 +18,29 @@ from typing import Any
 from flask import Flask, jsonify, request
 from sqlalchemy import event
 
-from flask_stubber import StubberWebhooks
+from flask_stubber import StubberWebhooks, Template
 
 from . import baseline
 from .data import db
 
-#: The template of the workload: ``payment_received`` validates and leaves the state;
-#: ``add_note`` keeps the state and merges its payload into the stub's data.
-ORDER: dict[str, Any] = {
-    "name": "order",
-    "details": {"busy_start_state": "awaiting_payment"},
-    "states": {
-        "awaiting_payment": {"actions": ["payment_received", "cancel", "add_note"]},
-        "paid": {"actions": ["ship", "add_note"]},
-        "shipped": {"actions": []},
-        "cancelled": {"actions": []},
-    },
-    "actions": {
-        "payment_received": {
-            "to_state": {"paid": {}},
-            "fields": {
-                "amount": {
-                    "fieldtype": "number",
-                    "params": {"min": 0},
-                    "validations": [{"validationtype": "required", "invalid_message": "amount is required"}],
-                },
-                "currency": {
-                    "fieldtype": "select",
-                    "params": {"options": [{"label": "Rand", "value": "ZAR"}, {"label": "Dollar", "value": "USD"}]},
-                },
-            },
-            "action_meta": {"webhooks": {"enable": True, "methods": ["POST"]}},
-        },
-        "add_note": {
-            "to_state": {},
-            "action_meta": {"webhooks": {"enable": True, "methods": ["POST"], "post_data_on_root": True}},
-        },
-        "cancel": {"to_state": {"cancelled": {}}},
-        "ship": {"to_state": {"shipped": {}}},
-    },
-}
+#: The template of the workload: ``payment_received`` validates its payload and leaves
+#: ``awaiting_payment``; ``add_note`` keeps the state and merges its payload into the data.
+ORDER = (
+    Template("order", start_state="awaiting_payment")
+    .state("awaiting_payment", actions=["payment_received", "cancel", "add_note"])
+    .state("paid", actions=["ship", "add_note"])
+    .state("shipped")
+    .state("cancelled")
+    .action("payment_received", to_state="paid", webhook=True, methods=["POST"], fields={
+        "amount": {"fieldtype": "number", "params": {"min": 0},
+                   "validations": [{"validationtype": "required", "invalid_message": "amount is required"}]},
+        "currency": {"fieldtype": "select", "params": {"options": [
+            {"label": "Rand", "value": "ZAR"}, {"label": "Dollar", "value": "USD"}]}},
+    })
+    .action("add_note", webhook=True, methods=["POST"], post_data_on_root=True)
+    .action("cancel", to_state="cancelled")
+    .action("ship", to_state="shipped")
+)
 
 #: The request bodies of the two actions.
 BODIES: dict[str, dict[str, Any]] = {
