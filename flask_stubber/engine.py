@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import marshmallow
 from flask import current_app
-from sqlalchemy import inspect, select, update
+from sqlalchemy import String, bindparam, inspect, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -34,6 +34,7 @@ from .errors import (
     ValidationFailed,
 )
 from .models import Models, new_stubref, normalize_stubref, utcnow
+from .recording import Recorder
 from .tasks import TaskContext, substitute
 from .templates import CompiledAction, CompiledTemplate, WebhookOptions
 
@@ -163,7 +164,8 @@ class Engine:
         self.stub_model = models.stub
         self.post_model = models.post
         self.hooks: EngineHooks | None = None
-        self._dialect: dict[str, str] = {}
+        #: Built once and shared with the bound copies: the dialect name, the lock statement, the recorder.
+        self._cache: dict[str, Any] = {}
 
     def bind(self, hooks: EngineHooks) -> Engine:
         """Return a copy of this engine whose operations call ``hooks``; for one request."""
@@ -178,9 +180,10 @@ class Engine:
 
     def dialect(self) -> str:
         """Return the dialect name of the stub table's database, looked up once."""
-        if not self._dialect:
-            self._dialect["name"] = self.session.get_bind(mapper=inspect(self.stub_model)).dialect.name
-        return self._dialect["name"]
+        if "dialect" not in self._cache:
+            self._cache["dialect"] = self.session.get_bind(mapper=inspect(self.stub_model)).dialect.name
+        name: str = self._cache["dialect"]
+        return name
 
     # -- reading -----------------------------------------------------------------
 
@@ -195,17 +198,35 @@ class Engine:
         ref = normalize_stubref(stubref)
         if ref is None:
             raise StubNotFound(f"No stub has the stubref {stubref!r}.")
-        model = self.stub_model
-        if self.dialect() == "sqlite":
-            stmt: Any = (
-                update(model).where(model.stubref == ref).values(stubref=model.stubref).returning(model)
-            )
-        else:
-            stmt = select(model).where(model.stubref == ref).with_for_update()
-        stub = self.session.scalars(stmt.execution_options(populate_existing=True)).first()
+        stub = self.session.scalars(self._lock_statement(), {"stubref": ref}).first()
         if stub is None:
             raise StubNotFound(f"No stub has the stubref {stubref!r}.")
         return stub
+
+    @property
+    def recorder(self) -> Recorder:
+        """The :class:`~flask_stubber.recording.Recorder` of this engine's models, built once."""
+        if "recorder" not in self._cache:
+            bind = self.session.get_bind(mapper=inspect(self.stub_model))
+            self._cache["recorder"] = Recorder(self.stub_model, self.post_model, bind.dialect)
+        recorder: Recorder = self._cache["recorder"]
+        return recorder
+
+    def _lock_statement(self) -> Any:
+        """Return the statement that locks and reads one stub, built once.
+
+        Building a statement costs more than running a cached one, so it is built with a
+        bound ``stubref`` parameter on first use and reused for every execution.
+        """
+        if "lock" not in self._cache:
+            model = self.stub_model
+            ref = bindparam("stubref", type_=String)
+            if self.dialect() == "sqlite":
+                stmt: Any = update(model).where(model.stubref == ref).values(stubref=model.stubref).returning(model)
+            else:
+                stmt = select(model).where(model.stubref == ref).with_for_update()
+            self._cache["lock"] = stmt.execution_options(populate_existing=True)
+        return self._cache["lock"]
 
     # -- running ------------------------------------------------------------------
 
@@ -348,14 +369,18 @@ class Engine:
             from_state=ctx.from_state, to_state=to_state, source=source,
         )
         stub.state = to_state
-        stub.updated_at = utcnow()
-        flag_modified(stub, "data")
-        post = self.post_model(
+        values = dict(
             stub_id=stub.id, action_name=action_name, source=source, from_state=ctx.from_state,
             to_state=to_state, data=validated, delivery_id=delivery_id,
         )
-        self.session.add(post)
-        self.session.flush()
+        if self.recorder.usable(self.session):
+            post = self.recorder.record(self.session, stub, values, utcnow())
+        else:
+            stub.updated_at = utcnow()
+            flag_modified(stub, "data")
+            post = self.post_model(**values)
+            self.session.add(post)
+            self.session.flush()
         outcome = Outcome(
             stubref=stub.stubref, action_name=action_name, post_id=post.id, state=to_state,
             data=copy.deepcopy(stub.data), results=ctx.results, stub=stub, post=post,
