@@ -82,6 +82,5 @@ def create_from_webhook(engine: Engine, template_name: str, payload: dict[str, A
         return outcome
 
     outcome: Outcome = engine.transaction(work)
-    for send in notify:
-        send()
+    engine.notify(notify)
     return outcome

@@ -49,6 +49,8 @@ _RETRYABLE = {"40001", "40P01", 1213, 1205}
 #: Unique keys whose collision means "another transaction won a race": try again.
 _RETRYABLE_UNIQUE = ("stubref", "deliveries")
 _ATTEMPTS = 3
+#: ``session.info`` key of the notifications waiting for the open execution's commit.
+_PENDING = "flask_stubber.after_commit"
 
 
 class EngineHooks(Protocol):
@@ -248,15 +250,17 @@ class Engine:
             self.transaction(lambda: self._admit_early(stubref, action_name))
         outcome, ctx = self.transaction(attempt)
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        for notify in ctx.after_commit:
-            notify()
-        try:
-            signals.action_executed.send(
-                app, stub=outcome.stub, action_name=action_name, payload=ctx.payload,
-                from_state=ctx.from_state, to_state=outcome.state, post=outcome.post, source=source,
-            )
-        except Exception:
-            logger.exception("A receiver of action_executed failed; the action stays committed.")
+
+        def executed() -> None:
+            try:
+                signals.action_executed.send(
+                    app, stub=outcome.stub, action_name=action_name, payload=ctx.payload,
+                    from_state=ctx.from_state, to_state=outcome.state, post=outcome.post, source=source,
+                )
+            except Exception:
+                logger.exception("A receiver of action_executed failed; the action stays committed.")
+
+        self.notify([*ctx.after_commit, executed])
         return outcome
 
     def _admit_early(self, stubref: str, action_name: str) -> None:
@@ -424,8 +428,7 @@ class Engine:
             return stub
 
         stub = self.transaction(attempt)
-        for send in notify:
-            send()
+        self.notify(notify)
         return stub
 
     def record_creation(
@@ -446,14 +449,19 @@ class Engine:
     def transaction(self, work: Callable[[], Any]) -> Any:
         """Run ``work`` and commit; roll back on any failure and map database errors.
 
-        Deadlocks, serialization failures and stubref collisions are tried again.
+        Deadlocks, serialization failures and stubref collisions are tried again. Called
+        while another execution's transaction is open (a handler, task or receiver using the
+        Python API), ``work`` joins that transaction: it commits or rolls back with it, and
+        what it notifies is sent after that commit (see :meth:`notify`).
         """
         session = self.session
+        if _PENDING in session.info:
+            return work()
         for attempt in range(1, _ATTEMPTS + 1):
+            session.info[_PENDING] = []
             try:
                 result = work()
                 session.commit()
-                return result
             except StubberError:
                 session.rollback()
                 raise
@@ -475,7 +483,22 @@ class Engine:
                 session.rollback()
                 logger.exception("A handler or receiver failed; the action was rolled back.")
                 raise InternalError("The action failed; nothing was written.") from None
+            else:
+                for callback in session.info.pop(_PENDING):
+                    callback()
+                return result
+            finally:
+                session.info.pop(_PENDING, None)
         raise Unavailable("The database stayed busy; nothing was written. Try again later.")
+
+    def notify(self, callbacks: list[Callable[[], None]]) -> None:
+        """Send after-commit notifications now, or after the enclosing execution commits."""
+        pending = self.session.info.get(_PENDING)
+        if pending is not None:
+            pending.extend(callbacks)
+            return
+        for callback in callbacks:
+            callback()
 
 
 def validate_payload(action: CompiledAction, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,14 @@
 Built with apispec and its marshmallow plugin (``pip install flask-stubber[openapi]``)
 from the templates the app serves: one operation per method of each webhook-enabled
 action, with its payload schema as query parameters (GET) and as JSON and form bodies
-(POST); the create route of each template that enables it; the explicit route; every
-error response with one shared problem+json schema; a security scheme per configured
-verifier, and on each operation the verifier its action names (``action_meta.webhooks.auth``,
-else ``STUBBER_DEFAULT_AUTH``). ``STUBBER_OPENAPI_INFO`` (a dict) is merged into the
-document's ``info``.
+(POST); the create route of each template that enables it, with its create schema; the
+explicit route; every error response an operation can give, with one shared problem+json
+schema; a security scheme per configured verifier, and on each operation the verifier its
+action names (``action_meta.webhooks.auth``, else ``STUBBER_DEFAULT_AUTH``). Every operation
+takes an ``Idempotency-Key`` header, and its successes may carry ``Idempotent-Replayed``;
+``303`` redirects and the HTML confirmation pages of explicit webhooks are documented where
+a template asks for them. ``STUBBER_OPENAPI_INFO`` (a dict) is merged into the document's
+``info``.
 
 The document is built once per app and rebuilt after a template is registered.
 
@@ -31,6 +34,7 @@ from marshmallow import Schema
 from .errors import (
     ActionNotFound,
     ActionNotInState,
+    ConfirmationRequired,
     IdempotencyConflict,
     IdempotencyKeyReused,
     InternalError,
@@ -44,6 +48,7 @@ from .errors import (
     Unavailable,
     UnsupportedMediaType,
     ValidationFailed,
+    WebhookConflict,
     WebhookGone,
     WebhookNotFound,
 )
@@ -64,18 +69,24 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 ERRORS: dict[str, type[StubberError]] = {
     cls.code: cls
     for cls in (
-        InvalidBody, Unauthorized, StubNotFound, ActionNotFound, WebhookNotFound, MethodNotAllowed,
-        ActionNotInState, IdempotencyConflict, WebhookGone, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, IdempotencyKeyReused, RateLimited, InternalError, Unavailable,
+        InvalidBody, Unauthorized, ConfirmationRequired, StubNotFound, ActionNotFound, WebhookNotFound,
+        MethodNotAllowed, ActionNotInState, IdempotencyConflict, WebhookConflict, WebhookGone, PayloadTooLarge,
+        UnsupportedMediaType, ValidationFailed, IdempotencyKeyReused, RateLimited, InternalError, Unavailable,
     )
 }
+#: Codes every operation may answer; ``finish`` drops those that cannot apply to one.
 _COMMON = ("unauthorized", "invalid_body", "payload_too_large", "unsupported_media_type", "idempotency_conflict",
            "validation_error", "idempotency_key_reused", "rate_limited", "internal_error", "unavailable")
-_IMPLICIT = ("stub_not_found", "action_not_found", "method_not_allowed", "action_not_in_state", *_COMMON)
-_EXPLICIT = ("webhook_not_found", "method_not_allowed", "action_not_in_state", "webhook_gone", *_COMMON)
+_IMPLICIT = ("stub_not_found", "action_not_found", "method_not_allowed", "action_not_in_state", "webhook_conflict",
+             *_COMMON)
+_EXPLICIT = ("confirmation_required", "webhook_not_found", "method_not_allowed", "action_not_in_state",
+             "webhook_conflict", "webhook_gone", *_COMMON)
 _BODY_ERRORS = ("invalid_body", "payload_too_large", "unsupported_media_type")
 _HANDLER_NOTE = "An action handler may also refuse with its own code."
 _RETRY_AFTER = {"schema": {"type": "integer"}, "description": "Seconds to wait before trying again."}
+_REPLAYED = {"schema": {"type": "string", "enum": ["true"]},
+             "description": "Present on the stored response sent again to a repeated delivery id; the action did "
+                            "not run again."}
 
 _cache: weakref.WeakKeyDictionary[Flask, tuple[int, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
@@ -101,17 +112,22 @@ def openapi_document(app: Flask | None = None) -> dict[str, Any]:
 def component_name(schema: type[Schema] | Schema) -> str:
     """Return a stable component name for a schema.
 
-    Schemas generated from template fields (named ``"<template>:actions.<action>.fields..."``)
-    are named after the template, the action and the nested fields, such as
-    ``order.payment_received`` and ``order.payment_received.items``; other schemas keep
-    their class name.
+    Schemas generated from template fields (named ``"<template>:actions.<action>.fields..."``,
+    or ``"<template>:details.webhooks.create.fields..."`` for the create route) are named
+    after the template, the action (``create``) and the nested fields, such as
+    ``order.payment_received``, ``order.payment_received.items`` and ``order.create``;
+    other schemas keep their class name.
     """
     cls = resolve_schema_cls(schema)
     name = (cls[0] if isinstance(cls, list) else cls).__name__
     template, sep, path = name.partition(":")
     if sep:
         parts = [p for p in path.split(".") if p not in ("fields", "params")]
-        name = ".".join([template, *parts[1:]] if parts[:1] == ["actions"] else [template, *parts])
+        if parts[:1] == ["actions"]:
+            parts = parts[1:]
+        elif parts[:3] == ["details", "webhooks", "create"]:
+            parts = parts[2:]
+        name = ".".join([template, *parts])
     return _UNSAFE.sub("_", name).strip("._") or "Schema"
 
 
@@ -152,8 +168,8 @@ class _Builder:
         for action_name, members in self.implicit_actions().items():
             self.implicit_path(action_name, members)
         for template in self.templates:
-            if template.create_options.get("enable"):
-                self.create_path(template)
+            if template.create is not None and template.create.webhooks.enable:
+                self.create_path(template, template.create)
         self.explicit_path()
         for template in self.templates:
             self.spec.tag({"name": template.name, "description": _describe(template)})
@@ -201,80 +217,121 @@ class _Builder:
             allowed = [(t, a) for t, a in members if method in a.webhooks.methods]
             if not allowed:
                 continue
-            codes = [c for c in _IMPLICIT if c != "method_not_allowed" or len(allowed) < len(members)]
+            actions = [a for _, a in allowed]
+            skip = {"method_not_allowed"} if len(allowed) == len(members) else set()
             operation: dict[str, Any] = {
                 "operationId": _safe(f"im_{action_name}_{method.lower()}"),
                 "summary": f"Run the action {action_name}",
                 "description": "\n\n".join(_describe_action(t, a) for t, a in allowed),
                 "tags": [t.name for t, _ in allowed],
                 "parameters": [_SYNCHRONOUS],
-                "responses": {"200": self.success(a for _, a in allowed)},
+                "responses": self.successes(actions, "The action ran."),
             }
-            schemas = [a.schema for _, a in allowed]
             if method == "GET":
-                operation["parameters"] = [*self.query_parameters(schemas), _SYNCHRONOUS]
+                operation["parameters"] = [*self.query_parameters([a.schema for a in actions]), _SYNCHRONOUS]
             else:
-                operation["requestBody"] = self.body(schemas)
-            self.finish(operation, [a.webhooks.auth for _, a in allowed], codes, body=method == "POST")
+                operation["requestBody"] = self.body([a.schema for a in actions])
+            self.finish(operation, [a.webhooks.auth for a in actions], _IMPLICIT, actions, body=method == "POST",
+                        skip=skip)
             operations[method.lower()] = operation
         self.spec.path(path=f"{self.prefix}/im/{{stubref}}/{quote(action_name, safe='')}", operations=operations,
                        parameters=[_STUBREF])
 
-    def create_path(self, template: CompiledTemplate) -> None:
+    def create_path(self, template: CompiledTemplate, create: CompiledAction) -> None:
+        where = "the root of `stub.data`" if create.webhooks.post_data_on_root else "`stub.data.payload`"
         operation: dict[str, Any] = {
             "operationId": _safe(f"create_{template.name}"),
             "summary": f"Create a stub of {template.name}",
-            "description": f"Creates a stub in `{template.start_state}`; the payload lands at `stub.data.payload`.",
+            "description": f"Creates a stub of `{template.name}` in `{template.start_state}`; the payload lands "
+                           f"at {where}. Its history starts with a `create` post.",
             "tags": [template.name],
-            "requestBody": self.body([None]),
-            "responses": {"201": _json_response("The stub was created.", "StubCreated")},
+            "parameters": [_SYNCHRONOUS],
+            "requestBody": self.body([create.schema]),
+            "responses": self.successes([create], "The stub was created.", status="201", schema="StubCreated"),
         }
-        self.finish(operation, [template.create_options.get("auth")], _COMMON, body=True)
+        self.finish(operation, [create.webhooks.auth], _COMMON, [create], body=True)
         self.spec.path(path=f"{self.prefix}/create/{quote(template.name, safe='')}", operations={"post": operation})
 
     def explicit_path(self) -> None:
+        """``/ex/{uuid}``: any action of any template can be bound to an explicit webhook."""
+        every = [a for t in self.templates for a in t.actions.values()]
+        auths = [a.webhooks.auth for a in every] or [None]
         operations = {}
-        for method in ("get", "post"):
+        for method in ("GET", "POST"):
+            actions = [a for a in every if method in a.webhooks.methods or (method == "GET" and a.webhooks.confirm)]
+            confirm = [a for a in actions if a.webhooks.confirm]
+            page = None
+            if method == "GET" and confirm:
+                page = "the confirmation page of an action with `confirm`"
+            elif method == "POST" and any(not a.webhooks.redirect for a in confirm):
+                page = "the \"done\" page after a confirmation"
             operation: dict[str, Any] = {
-                "operationId": f"ex_{method}",
+                "operationId": f"ex_{method.lower()}",
                 "summary": "Run the action bound to an explicit webhook",
-                "description": "The action receives `{\"lid\": \"<uuid>\", \"payload\": {...}}`; the verifier "
-                               "its action names applies.",
-                "parameters": [_SYNCHRONOUS],
-                "responses": {"200": _json_response("The action ran.", "WebhookSuccess")},
+                "description": _EXPLICIT_ABOUT[method],
+                "parameters": [_ANY_QUERY, _SYNCHRONOUS] if method == "GET" else [_SYNCHRONOUS],
+                "responses": self.successes(actions, "The action ran.", page=page),
             }
-            if method == "post":
+            if method == "POST":
                 operation["requestBody"] = self.body([None])
-            else:
-                operation["parameters"] = [_ANY_QUERY, _SYNCHRONOUS]
-            self.finish(operation, [], _EXPLICIT, body=method == "post")
-            operations[method] = operation
+            skip = set() if len(actions) < len(every) else {"method_not_allowed"}
+            if method == "GET" or not confirm:
+                skip.add("confirmation_required")
+            self.finish(operation, auths, _EXPLICIT, actions or every, body=method == "POST", skip=skip)
+            operations[method.lower()] = operation
         self.spec.path(path=f"{self.prefix}/ex/{{uuid}}", operations=operations, parameters=[_UUID])
 
-    def finish(self, operation: dict[str, Any], auths: Sequence[str | None], codes: Sequence[str], *,
-               body: bool) -> None:
-        """Add the security and the error responses of an operation.
+    def finish(self, operation: dict[str, Any], auths: Sequence[str | None], codes: Sequence[str],
+               actions: Sequence[CompiledAction], *, body: bool, skip: Iterable[str] = ()) -> None:
+        """Add the security, the ``Idempotency-Key`` header and the error responses of an operation.
 
-        :param auths: The verifiers its actions name; empty when not known (explicit webhooks).
-        :param codes: The error codes it may answer.
+        :param auths: The verifiers its actions name.
+        :param codes: The error codes it may answer; those that cannot apply are dropped.
+        :param actions: The actions it may run.
         :param body: Whether it reads a body.
+        :param skip: Codes the caller knows do not apply.
         """
         security = self.security(auths)
         if security is not None:
             operation["security"] = security
+        operation["parameters"] = [*operation.get("parameters", []), _IDEMPOTENCY_KEY]
+        dropped = {*skip, *(() if body else _BODY_ERRORS)}
+        if security is None:
+            dropped.add("unauthorized")
+        if self.state.config.rate_limit is None:
+            dropped.add("rate_limited")
+        if not any(_binds_own_uuid(a) for a in actions):
+            dropped.add("webhook_conflict")
         by_status: dict[int, list[str]] = {}
         for code in codes:
-            if (body or code not in _BODY_ERRORS) and (code != "unauthorized" or security or not auths):
+            if code not in dropped:
                 by_status.setdefault(ERRORS[code].status, []).append(code)
         for status, found in sorted(by_status.items()):
             operation["responses"][str(status)] = _problem_response(status, found)
 
-    def success(self, actions: Iterable[CompiledAction]) -> dict[str, Any]:
+    def successes(self, actions: Sequence[CompiledAction], description: str, *, status: str = "200",
+                  schema: str = "WebhookSuccess", page: str | None = None) -> dict[str, Any]:
+        """The success response, and the ``303`` when an action sends browsers to its ``redirect``.
+
+        :param page: What the HTML page answered with ``200 text/html`` is, when there is one.
+        """
         custom = any(a.webhooks.response is not None for a in actions)
         if custom:
-            return {"description": "The action ran; the body is the action's `synchronous.response` template.",
-                    "content": {"application/json": {"schema": {}}}}
-        return _json_response("The action ran.", "WebhookSuccess")
+            description += " In synchronous mode a `synchronous.response` template may replace the body."
+        content: dict[str, Any] = {"application/json": {"schema": {} if custom else {
+            "$ref": f"#/components/schemas/{schema}"}}}
+        if page is not None:
+            description += f" A browser gets {page} as HTML."
+            content["text/html"] = {"schema": {"type": "string"}}
+        responses = {status: {"description": description, "headers": {"Idempotent-Replayed": _REPLAYED},
+                              "content": content}}
+        if any(a.webhooks.redirect for a in actions):
+            responses["303"] = {
+                "description": "A browser (a form post or a GET whose `Accept` prefers text/html to JSON) "
+                               "is sent to the `redirect` URL of the action.",
+                "headers": {"Location": _LOCATION, "Idempotent-Replayed": _REPLAYED},
+            }
+        return responses
 
     def body(self, schemas: Sequence[Schema | None]) -> dict[str, Any]:
         refs: list[dict[str, Any]] = []
@@ -320,6 +377,11 @@ def _stubber_field(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
 
 def _safe(name: str) -> str:
     return _UNSAFE.sub("_", name)
+
+
+def _binds_own_uuid(action: CompiledAction) -> bool:
+    """Whether the action runs a ``create_webhook`` task with a ``webhookuuid`` (``409 webhook_conflict``)."""
+    return any(task.tasktype == "create_webhook" and task.params.get("webhookuuid") for task in action.tasks)
 
 
 def _describe(template: CompiledTemplate) -> str:
@@ -392,6 +454,22 @@ _UUID = {"name": "uuid", "in": "path", "required": True, "description": "The exp
 _SYNCHRONOUS = {"name": "_synchronous", "in": "query", "required": False,
                 "description": "A control flag, never part of the payload: answer with the stub's state and data.",
                 "schema": {"type": "boolean"}}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "A delivery id (else a `webhook-id` or `svix-id` header, or the id a verifier vouches for): a "
+                   "repeat of a finished delivery gets its stored response, marked `Idempotent-Replayed: true`, "
+                   "without running the action again.",
+}
+_LOCATION = {"schema": {"type": "string"}, "required": True,
+             "description": "The `redirect` URL, its `~~` values filled in."}
+_EXPLICIT_ABOUT = {
+    "GET": "The query string is the payload; the action receives `{\"lid\": \"<uuid>\", \"payload\": {...}}`. "
+           "The verifier its action names applies. An action with `confirm` shows a confirmation page instead "
+           "of running: only the POST of its button runs it.",
+    "POST": "The body is the payload; the action receives `{\"lid\": \"<uuid>\", \"payload\": {...}}`. "
+            "The verifier its action names applies. An action with `confirm` runs only from the POST of its "
+            "confirmation page, which carries the page's `_confirm` token.",
+}
 _ANY_QUERY = {"name": "payload", "in": "query", "required": False, "style": "form", "explode": True,
               "description": "Any query parameters: they are the payload.",
               "schema": {"type": "object", "additionalProperties": True}}
@@ -424,11 +502,11 @@ _SUCCESS: dict[str, Any] = {
         "post_id": {"type": ["integer", "null"]},
         "state": {"type": "string", "description": "Synchronous answers only."},
         "data": {"type": "object", "description": "Synchronous answers only: the stub's data."},
+        "tasks": {"type": "object", "description": "Synchronous answers of actions that ran tasks: their results, "
+                                                   "by task name."},
     },
 }
 _CREATED: dict[str, Any] = {
-    "type": "object",
-    "required": ["success", "stubref"],
-    "properties": {"success": {"const": True}, "stubref": {"type": "string"}},
-    "additionalProperties": True,
+    **_SUCCESS,
+    "description": "The stub was created; `action_name` is `create` and `post_id` its first history entry.",
 }

@@ -50,7 +50,9 @@ def respond(
         url = substitute_text(options.redirect, outcome.context(), escape=lambda text: quote(text, safe=""))
         return current_app.response_class(status=303, headers={"Location": url})
     if confirm is not None:
-        return html_page(confirm["title"], Markup("<p>{}</p>").format(confirm["done"]))
+        context = outcome.context()
+        done = substitute_text(confirm["done"], context)
+        return html_page(substitute_text(confirm["title"], context), Markup("<p>{}</p>").format(done))
     synchronous = synchronous or options.synchronous
     if synchronous and options.response is not None:
         return json_response(substitute(options.response, outcome.context()), status)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import StubNotFound
+from .errors import StubNotFound, ValidationFailed
 from .explicit import WebhookSpec, bind_webhook
 from .models import normalize_stubref
 
@@ -107,6 +107,8 @@ def create_webhook(ctx: TaskContext, params: dict[str, Any]) -> Mapping[str, Any
     Params: ``action_name``; ``stubref`` (default: the stub running the action); and
     optionally ``webhookuuid``, ``expires_in`` (seconds) and ``single_use``. ``url`` is
     ``None`` when the app cannot build external URLs (no request and no ``SERVER_NAME``).
+    A ``webhookuuid`` that is not a uuid, or an ``expires_in`` that is not a positive number,
+    refuses the action with ``422 validation_error``.
     """
     action_name = params.get("action_name")
     if not isinstance(action_name, str):
@@ -117,10 +119,17 @@ def create_webhook(ctx: TaskContext, params: dict[str, Any]) -> Mapping[str, Any
         stub = ctx.engine.get_stub(str(stubref))
         if stub is None:
             raise StubNotFound(f"The create_webhook task names the stubref {stubref!r}, which no stub has.")
-    spec = WebhookSpec.check(
-        action_name, uuid=params.get("webhookuuid") or None, expires_in=params.get("expires_in"),
-        single_use=bool(params.get("single_use", False)),
-    )
+    try:
+        spec = WebhookSpec.check(
+            action_name, uuid=params.get("webhookuuid") or None, expires_in=params.get("expires_in"),
+            single_use=bool(params.get("single_use", False)),
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        # The params are often ~~ values from the payload: a sender's mistake, not a server error.
+        raise ValidationFailed(
+            "The create_webhook task cannot bind a webhook with these params; see 'errors'.",
+            errors={"create_webhook": [str(exc)]},
+        ) from None
     hook = bind_webhook(ctx.engine, stub, spec)
     try:
         url: str | None = hook.url

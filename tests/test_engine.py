@@ -202,3 +202,44 @@ def test_failing_task_rolls_back_created_stub(app: Flask, stubber: StubberWebhoo
     model = current_app.extensions["stubber"].engine.stub_model
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(model)) == 1
+
+
+def test_api_calls_from_a_handler_join_the_action_transaction(app: Flask, stub: Any, stubber: StubberWebhooks,
+                                                              db: SQLAlchemy) -> None:
+    from flask import current_app
+    from sqlalchemy import func, select, text
+
+    from flask_stubber import signals
+
+    made: list[str] = []
+    seen_committed: list[bool] = []
+
+    @stubber.action_handler("order", "payment_received")
+    def on_paid(stub: Any, payload: dict[str, Any], ctx: Any) -> None:
+        made.append(stubber.create_stub("order", {"parent": stub.stubref}).stubref)
+        stubber.create_webhook(stub, "ship", single_use=True)
+        if payload["amount"] < 10:
+            raise ActionRejected("too_small", "The amount must be at least 10.", status=422)
+
+    def created(sender: Any, stub: Any, source: str) -> None:
+        with db.engine.connect() as other:
+            posts = other.execute(text("select count(*) from stubber_posts where action_name = 'payment_received'"))
+            seen_committed.append(posts.scalar() == 1)
+
+    models = current_app.extensions["stubber"].engine.models
+    signals.stub_created.connect(created, app)
+    try:
+        with pytest.raises(ActionRejected):
+            stubber.run_action(stub, "payment_received", {"amount": 5})
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(models.stub)) == 1
+        assert db.session.scalar(select(func.count()).select_from(models.webhook)) == 0
+        assert seen_committed == []
+        stubber.run_action(stub, "payment_received", {"amount": 50})
+    finally:
+        signals.stub_created.disconnect(created, app)
+    got = fresh(stubber, db, stub.stubref)
+    assert got.state == "paid"
+    assert stubber.get_stub(made[-1]).data == {"parent": stub.stubref}
+    assert db.session.scalar(select(func.count()).select_from(models.webhook)) == 1
+    assert seen_committed == [True]

@@ -299,7 +299,12 @@ def test_create_webhook_task_for_another_stub(client: FlaskClient, stub: Any, st
      "stub_not_found"),
     ({"action_name": "fly"}, {}, 404, "action_not_found"),
     ({}, {}, 500, "internal_error"),
-    ({"action_name": "cancel", "webhookuuid": "nope"}, {}, 500, "internal_error"),
+    ({"action_name": "cancel", "webhookuuid": "nope"}, {}, 422, "validation_error"),
+    ({"action_name": "cancel", "webhookuuid": "~~stubpost.data.uuid"}, {"uuid": "X-Hub"}, 422, "validation_error"),
+    ({"action_name": "cancel", "expires_in": "~~stubpost.data.ttl"}, {"ttl": "soon"}, 422, "validation_error"),
+    ({"action_name": "cancel", "expires_in": "~~stubpost.data.ttl"}, {"ttl": -1}, 422, "validation_error"),
+    ({"action_name": "cancel", "expires_in": "~~stubpost.data.ttl"}, {"ttl": 1e300}, 422, "validation_error"),
+    ({"action_name": "cancel", "expires_in": "~~stubpost.data.ttl"}, {"ttl": [1]}, 422, "validation_error"),
 ])
 def test_create_webhook_task_failures_roll_back(client: FlaskClient, stub: Any, stubber: StubberWebhooks, db,
                                                 params: dict[str, Any], payload: dict[str, Any], status: int,

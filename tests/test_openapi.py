@@ -67,7 +67,7 @@ def test_one_operation_per_method_of_each_webhook_action(doc: dict[str, Any]) ->
 
 def test_get_takes_the_schema_as_query_parameters(doc: dict[str, Any]) -> None:
     params = {p["name"]: p for p in doc["paths"][f"{IM}/payment_received"]["get"]["parameters"]}
-    assert set(params) == {"amount", "currency", "_synchronous"}
+    assert set(params) == {"amount", "currency", "_synchronous", "Idempotency-Key"}
     assert params["amount"]["required"] is True
     assert params["amount"]["schema"] == {"type": "number", "minimum": 0}
     assert params["currency"]["required"] is False
@@ -91,13 +91,13 @@ def test_actions_without_fields_take_any_object(doc: dict[str, Any]) -> None:
     post = doc["paths"][f"{IM}/add_note"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Payload"}
     params = [p["name"] for p in doc["paths"][f"{IM}/add_note"]["get"]["parameters"]]
-    assert params == ["payload", "_synchronous"]
+    assert params == ["payload", "_synchronous", "Idempotency-Key"]
     assert "lands at the root of `stub.data`" in post["description"]
 
 
 def test_every_error_is_a_problem(doc: dict[str, Any]) -> None:
     post = doc["paths"][f"{IM}/payment_received"]["post"]
-    assert sorted(post["responses"]) == ["200", "400", "404", "409", "413", "415", "422", "429", "500", "503"]
+    assert sorted(post["responses"]) == ["200", "400", "404", "409", "413", "415", "422", "500", "503"]
     assert post["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/WebhookSuccess"}
     for status, response in post["responses"].items():
@@ -112,9 +112,12 @@ def test_every_error_is_a_problem(doc: dict[str, Any]) -> None:
         "stub_not_found", "action_not_found"}
     assert set(post["responses"]["409"]["content"]["application/problem+json"]["examples"]) == {
         "action_not_in_state", "idempotency_conflict"}
+    assert set(post["responses"]["422"]["content"]["application/problem+json"]["examples"]) == {
+        "validation_error", "idempotency_key_reused"}
     assert "Retry-After" in post["responses"]["503"]["headers"]
     get = doc["paths"][f"{IM}/payment_received"]["get"]
-    assert not {"400", "413", "415", "405", "401"} & set(get["responses"])  # No body, no verifier.
+    # No body, no verifier, no rate limit, no method refused, no redirect.
+    assert not {"303", "400", "413", "415", "405", "401", "429"} & set(get["responses"])
 
 
 def test_the_problem_schema_matches_real_refusals(doc: dict[str, Any], client: FlaskClient, stub: Any) -> None:
@@ -130,12 +133,125 @@ def test_create_and_explicit_routes(doc: dict[str, Any]) -> None:
     create = doc["paths"]["/webhooks/create/order"]["post"]
     assert create["responses"]["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/StubCreated"}
-    assert "404" not in create["responses"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Payload"}
+    assert sorted(create["responses"]) == ["201", "400", "409", "413", "415", "422", "500", "503"]
     explicit = doc["paths"]["/webhooks/ex/{uuid}"]
     assert {"get", "post"} <= set(explicit)
-    assert set(explicit["post"]["responses"]) >= {"401", "404", "405", "409", "410", "422"}
+    assert sorted(explicit["post"]["responses"]) == ["200", "400", "404", "409", "410", "413", "415", "422", "500",
+                                                     "503"]
+    assert "405" in explicit["get"]["responses"]  # ship takes POST only; every order action takes POST.
     assert set(explicit["post"]["responses"]["404"]["content"]["application/problem+json"]["examples"]) == {
         "webhook_not_found"}
+    for operation in (explicit["get"], explicit["post"]):  # No action asks for confirmation or a redirect.
+        assert set(operation["responses"]["200"]["content"]) == {"application/json"}
+        assert "303" not in operation["responses"] and "403" not in operation["responses"]
+
+
+def operations(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(f"{m.upper()} {path}", op) for path, item in doc["paths"].items() for m, op in item.items()
+            if m != "parameters"]
+
+
+def test_every_operation_takes_a_delivery_id(doc: dict[str, Any], client: FlaskClient, stub: Any) -> None:
+    for name, operation in operations(doc):
+        [header] = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert (header["name"], header["required"]) == ("Idempotency-Key", False), name
+        responses = operation["responses"]
+        success = responses.get("200") or responses["201"]
+        assert success["headers"]["Idempotent-Replayed"]["schema"] == {"type": "string", "enum": ["true"]}, name
+        codes = {k: set(r["content"]["application/problem+json"]["examples"]) for k, r in responses.items()
+                 if int(k) >= 400}
+        assert "idempotency_conflict" in codes["409"] and "idempotency_key_reused" in codes["422"], name
+    url = f"/webhooks/im/{stub.stubref}/add_note"
+    first, again = (client.post(url, json={}, headers={"Idempotency-Key": "k"}) for _ in range(2))
+    assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == first.get_json()
+
+
+@pytest.mark.parametrize("app_config", [{"STUBBER_RATE_LIMIT": "1000/minute"}])
+def test_rate_limited_where_a_rate_limit_is_configured(doc: dict[str, Any]) -> None:
+    for name, operation in operations(doc):
+        response = operation["responses"]["429"]
+        assert set(response["content"]["application/problem+json"]["examples"]) == {"rate_limited"}, name
+        assert "Retry-After" in response["headers"], name
+
+
+CONTACT = {
+    "name": "contact",
+    "details": {"busy_start_state": "new", "webhooks": {"create": {
+        "enable": True, "auth": "partner", "post_data_on_root": True,
+        "fields": {"email": {"fieldtype": "email", "validations": [{"validationtype": "required"}]},
+                   "topic": {"fieldtype": "select", "params": {"options": ["sales", "support"]}}},
+        "redirect": "https://example.com/thanks/~~stub.stubref",
+        "synchronous": {"enable": False, "response": {"ref": "~~stub.stubref"}},
+    }}},
+    "states": {"new": {"actions": ["verify", "note"]}, "verified": {"actions": []}},
+    "actions": {
+        "verify": {"to_state": "verified", "action_meta": {"webhooks": {
+            "confirm": {"title": "Confirm your address"}, "redirect": "https://example.com/done"}}},
+        "note": {"action_meta": {"webhooks": {"enable": True, "auth": "payments", "confirm": True,
+                                              "methods": ["POST"]}},
+                 "tasks": {"link": {"tasktype": "create_webhook",
+                                    "params": {"action_name": "verify", "webhookuuid": "~~stubpost.data.uuid"}}}},
+    },
+}
+
+
+@pytest.fixture
+def contact_doc(client: FlaskClient, stubber: StubberWebhooks) -> dict[str, Any]:
+    stubber.register_template(copy.deepcopy(CONTACT))
+    document: dict[str, Any] = client.get("/webhooks/openapi.json").get_json()
+    validate(document)  # type: ignore[arg-type]
+    return document
+
+
+@pytest.mark.parametrize("app_config", [{"STUBBER_VERIFIERS": VERIFIERS}])
+def test_the_create_operation_follows_the_create_options(contact_doc: dict[str, Any]) -> None:
+    create = contact_doc["paths"]["/webhooks/create/contact"]["post"]
+    ref = create["requestBody"]["content"]["application/json"]["schema"]
+    assert ref == {"$ref": "#/components/schemas/contact.create"}
+    validator = schema_of(contact_doc, ref)
+    assert validator.is_valid({"email": "ada@example.com", "topic": "sales"})
+    assert not validator.is_valid({"topic": "sales"}) and not validator.is_valid({"email": "a@b.c", "topic": "x"})
+    assert "lands at the root of `stub.data`" in create["description"]
+    assert create["security"] == [{"partner": []}] and "401" in create["responses"]
+    assert create["responses"]["201"]["content"]["application/json"]["schema"] == {}  # synchronous.response
+    assert create["responses"]["303"]["headers"]["Location"]["required"] is True
+    assert "Idempotent-Replayed" in create["responses"]["303"]["headers"]
+    assert [p["name"] for p in create["parameters"]] == ["_synchronous", "Idempotency-Key"]
+    assert "405" not in create["responses"] and "404" not in create["responses"]
+
+
+@pytest.mark.parametrize("app_config", [{"STUBBER_VERIFIERS": VERIFIERS}])
+def test_confirmation_pages_redirects_and_conflicts_on_the_explicit_route(contact_doc: dict[str, Any]) -> None:
+    get, post = (contact_doc["paths"]["/webhooks/ex/{uuid}"][m] for m in ("get", "post"))
+    assert set(get["responses"]["200"]["content"]) == {"application/json", "text/html"}
+    assert "confirmation page" in get["responses"]["200"]["description"]
+    assert set(post["responses"]["200"]["content"]) == {"application/json", "text/html"}  # note's "done" page
+    assert "403" not in get["responses"]
+    assert set(post["responses"]["403"]["content"]["application/problem+json"]["examples"]) == {
+        "confirmation_required"}
+    assert "303" in get["responses"] and "303" in post["responses"]  # verify's redirect
+    for operation in (get, post):
+        assert operation["security"] == [{}, {"payments": []}]  # An action may name a verifier.
+        assert "401" in operation["responses"]
+        assert "webhook_conflict" in operation["responses"]["409"]["content"]["application/problem+json"]["examples"]
+    note = contact_doc["paths"][f"{IM}/note"]["post"]  # Its create_webhook task names the uuid.
+    assert "webhook_conflict" in note["responses"]["409"]["content"]["application/problem+json"]["examples"]
+    add_note = contact_doc["paths"][f"{IM}/add_note"]["post"]
+    assert "webhook_conflict" not in add_note["responses"]["409"]["content"]["application/problem+json"]["examples"]
+
+
+@pytest.mark.parametrize("app_config", [{"STUBBER_VERIFIERS": VERIFIERS}])
+def test_real_pages_and_redirects_match_the_document(contact_doc: dict[str, Any], client: FlaskClient,
+                                                     stubber: StubberWebhooks) -> None:
+    created = client.post("/webhooks/create/contact", data={"email": "ada@example.com"},
+                          headers={"Authorization": "Bearer t0ken", "Accept": "text/html"})
+    assert created.status_code == 303 and created.headers["Location"].startswith("https://example.com/thanks/")
+    stub = stubber.get_stub(created.headers["Location"].rsplit("/", 1)[1])
+    hook = stubber.create_webhook(stub, "verify")
+    page = client.get(f"/webhooks/ex/{hook.uuid}")
+    assert (page.status_code, page.mimetype) == (200, "text/html")
+    assert_problem(client.post(f"/webhooks/ex/{hook.uuid}", json={}), 403, "confirmation_required")
 
 
 def secured_order() -> dict[str, Any]:
@@ -162,7 +278,9 @@ def test_security_of_configured_verifiers(client: FlaskClient, stubber: StubberW
     assert paths[f"{IM}/add_note"]["post"]["security"] == [{"github": []}]  # STUBBER_DEFAULT_AUTH
     assert paths[f"{IM}/ship"]["post"]["security"] == [{"github": []}]  # STUBBER_DEFAULT_AUTH
     assert paths["/webhooks/create/order"]["post"]["security"] == [{"partner": []}]
-    for path in (f"{IM}/payment_received", f"{IM}/add_note", f"{IM}/ship", "/webhooks/create/order"):
+    assert paths["/webhooks/ex/{uuid}"]["post"]["security"] == [{"payments": []}, {"github": []}]
+    for path in (f"{IM}/payment_received", f"{IM}/add_note", f"{IM}/ship", "/webhooks/create/order",
+                 "/webhooks/ex/{uuid}"):
         assert "401" in paths[path]["post"]["responses"]
     text = json.dumps(doc)
     for secret in ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_test", "s3cret", "t0ken", '"k"'):
@@ -219,6 +337,7 @@ def test_nested_and_registered_schemas_get_stable_names(client: FlaskClient, stu
 def test_component_names() -> None:
     generated = type("order:actions.pay.fields.lines.params.fields", (Schema,), {})
     assert component_name(generated) == "order.pay.lines"
+    assert component_name(type("order:details.webhooks.create.fields", (Schema,), {})) == "order.create"
     assert component_name(type("my flow:actions.pay.fields", (Schema,), {})()) == "my_flow.pay"
     assert component_name(type("PaymentSchema", (Schema,), {})) == "PaymentSchema"
 

@@ -226,6 +226,20 @@ def test_page_carries_the_link_values_and_answers_with_a_done_page(client: Flask
     assert (stub.state, stub.data["payload"]) == ("declined", {"lid": hook.uuid, "payload": {"reason": 'too "late"'}})
 
 
+def test_done_page_texts_are_substituted_and_escaped(client: FlaskClient, app: Flask, stubber: StubberWebhooks) -> None:
+    source = copy.deepcopy(ACCESS)
+    source["actions"]["decline"]["action_meta"]["webhooks"]["confirm"] = {
+        "title": "Decline ~~stub.data.who?", "done": "~~stub.data.who is now ~~stub.state."}
+    stubber.register_template(source)
+    stub = stubber.create_stub("access", {"who": "<b>Eve</b>"})
+    hook = stubber.create_webhook(stub, "decline")
+    token = token_of(client.get(f"/webhooks/ex/{hook.uuid}").get_data(as_text=True))
+    page = client.post(f"/webhooks/ex/{hook.uuid}", data={"_confirm": token}).get_data(as_text=True)
+    assert "<title>Decline &lt;b&gt;Eve&lt;/b&gt;?</title>" in page
+    assert "<p>&lt;b&gt;Eve&lt;/b&gt; is now declined.</p>" in page
+    assert "~~" not in page
+
+
 def confirm_refusals() -> list[Any]:
     return [
         pytest.param("post", {"data": {}}, None, 403, "confirmation_required", id="post-without-token"),
