@@ -496,3 +496,31 @@ def test_the_migration_workflow_shown(tmp_path: Path) -> None:
                               stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
         assert done.returncode == 0, f"{command}\n{done.stdout}"
         assert shows(done.stdout, lines), f"{command} did not print what the page shows:\n{done.stdout}"
+
+
+def test_a_handler_creating_a_stub_and_a_link(built: Any) -> None:
+    from flask_stubber.testing import assert_problem, capture_signals
+
+    module = example_module("returns")
+    app = built("returns")
+    with app.app_context():
+        ref = module.stubber.create_stub("order").stubref
+        final = module.stubber.create_stub("order", {"final_sale": True}).stubref
+    client = app.test_client()
+    assert_problem(client.post(f"/webhooks/im/{final}/request_return", json={"reason": "Too small"}), 409, "final_sale")
+    with capture_signals(app, "stub_created", "action_executed") as recorded:
+        response = client.post(f"/webhooks/im/{ref}/request_return?_synchronous=true", json={"reason": "Too small"})
+    assert response.status_code == 200, response.get_json()
+    opened = response.get_json()["data"]["return"]
+    # The parcel's stub_created is sent after the order's commit (source "api": created from Python).
+    assert [(name, kwargs["source"]) for name, kwargs in recorded.events] == [
+        ("stub_created", "api"), ("action_executed", "webhook")]
+    assert opened["scan"].startswith("http://localhost/webhooks/ex/")
+    assert client.post(opened["scan"], json={}).status_code == 200
+    with app.app_context():
+        parcel = module.stubber.get_stub(opened["parcel"])
+        assert (parcel.template, parcel.state, parcel.data["order"], parcel.data["reason"]) == (
+            "return_parcel", "received", ref, "Too small")
+        assert module.stubber.get_stub(final).posts == []
+        model = app.extensions["stubber"].engine.stub_model
+        assert len(module.db.session.scalars(module.db.select(model)).all()) == 3
