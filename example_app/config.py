@@ -55,4 +55,6 @@ def from_environment() -> dict[str, Any]:
         "STUBBER_VERIFIERS": {
             "stripe": {"scheme": "stripe", "secrets": [stripe_secret()], "tolerance": 300},
         },
+        # Stripe retries an event for up to three days: remember deliveries as long.
+        "STUBBER_IDEMPOTENCY_TTL": 3 * 24 * 3600,
     }

@@ -43,11 +43,8 @@ def stripe_signature(body: bytes, secret: str, timestamp: int | None = None) -> 
     return f"t={t},v1={mac}"
 
 
-def payment_event(stubref: str, amount: int, secret: str | None = None) -> tuple[bytes, dict[str, str]]:
-    """Return a signed ``payment_intent.succeeded`` event and its headers, as a payment processor sends them.
-
-    :param secret: The endpoint's signing secret; the app's own by default.
-    """
+def payment_event(stubref: str, amount: int) -> bytes:
+    """Return the body of a ``payment_intent.succeeded`` event for an order, as a payment processor sends it."""
     event = {
         "id": f"evt_{secrets.token_hex(12)}",
         "object": "event",
@@ -56,8 +53,12 @@ def payment_event(stubref: str, amount: int, secret: str | None = None) -> tuple
         "data": {"object": {"id": f"pi_{secrets.token_hex(12)}", "object": "payment_intent",
                             "amount": amount, "currency": "zar", "metadata": {"stubref": stubref}}},
     }
-    body = json.dumps(event).encode()
-    return body, {"Stripe-Signature": stripe_signature(body, secret or stripe_secret())}
+    return json.dumps(event).encode()
+
+
+def signed(body: bytes, secret: str | None = None) -> dict[str, str]:
+    """Return the headers that sign ``body`` now, with the app's signing secret or another one."""
+    return {"Stripe-Signature": stripe_signature(body, secret or stripe_secret())}
 
 
 #: A stubref, as found in an answer's body or ``Location``.
@@ -171,6 +172,8 @@ class Demo:
         self.steps.append(step)
         path = urlsplit(url).path if not url.startswith("/") else url
         shown = f"{answer.status} to {answer.headers['Location']}" if answer.status == 303 else str(answer.status)
+        if answer.headers.get("Idempotent-Replayed") == "true":
+            shown += " Idempotent-Replayed"
         change = f"{before} -> {after}" if before else f"{stubref} is {after}" if stubref else "nothing created"
         flag = "" if step.ok else f"  UNEXPECTED, wanted {expected}"
         self.out(f"  {label}\n    {method} {path} => {shown}, {change}{flag}")
@@ -214,15 +217,19 @@ class Demo:
                             {"items": ["espresso machine"], "total": 2500, "currency": "zar"})
         ref = str(created.answer.stubref())
         pay = created.answer.json["webhooks"]["payment_received"]
-        body, headers = payment_event(ref, 2000)
+        short = payment_event(ref, 2000)
         self.step("A payment that does not cover the order is refused", 422, "POST", pay,
-                  stubref=ref, raw=body, headers=headers)
-        body, headers = payment_event(ref, 2500)
+                  stubref=ref, raw=short, headers=signed(short))
+        event = payment_event(ref, 2500)
+        self.step("A forged notification, not signed with the shop's secret, is refused", 401, "POST", pay,
+                  stubref=ref, raw=event, headers=signed(event, "whsec_forged"))
         self.step("The payment processor reports the payment", 200, "POST", pay,
-                  stubref=ref, raw=body, headers=headers)
-        body, headers = payment_event(ref, 2500)
+                  stubref=ref, raw=event, headers=signed(event))
+        self.step("It sends the event again (its answer was lost): the first answer comes back, nothing runs",
+                  200, "POST", pay, stubref=ref, raw=event, headers=signed(event))
+        other = payment_event(ref, 2500)
         self.step("A second payment finds the order already paid", 409, "POST", pay,
-                  stubref=ref, raw=body, headers=headers)
+                  stubref=ref, raw=other, headers=signed(other))
         ship = self.page(ref)["webhooks"]["ship"]
         self.step("The warehouse ships it", 200, "POST", ship,
                   {"carrier": "PostNet", "tracking_number": "PN123456789ZA"}, stubref=ref)

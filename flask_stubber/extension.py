@@ -352,6 +352,7 @@ class StubberWebhooks:
         .. versionadded:: 0.1
         """
         revoke_webhook(_state().engine, uuid)
+
     def prune_deliveries(self, older_than: int | None = None) -> int:
         """Delete recorded deliveries older than ``older_than`` seconds (default
         ``STUBBER_IDEMPOTENCY_TTL``) and return how many were deleted.

@@ -24,6 +24,8 @@ from flask.testing import FlaskClient
 from example_app import config, create_app
 from example_app.demo import payment_event, stripe_signature
 from example_app.extensions import db, stubber
+from flask_stubber.models import get_models
+from flask_stubber.testing import stripe_headers
 
 from .test_browser import browser  # noqa: F401  (the fixtures are used by name)
 from .test_concurrency import server  # noqa: F401
@@ -62,8 +64,6 @@ def snapshot(app: Flask, stubref: str) -> tuple[str, dict[str, Any], list[tuple[
 
 def stub_count(app: Flask) -> int:
     with app.app_context():
-        from flask_stubber.models import get_models
-
         return len(db.session.scalars(db.select(get_models(db).stub)).all())
 
 
@@ -221,6 +221,17 @@ def test_refused_ticket_updates_write_nothing(example: Flask, web: FlaskClient, 
 # -- job 3: a signed payment notification moves an order to paid ----------------------------------------
 
 
+def pay(web: FlaskClient, page: dict[str, Any], body: bytes, headers: dict[str, str] | None = None) -> Any:
+    """Post a payment notification, signed with the shop's secret unless ``headers`` are given."""
+    sent = stripe_headers(body, config.stripe_secret()) if headers is None else headers
+    return web.post(page["webhooks"]["payment_received"], data=body, headers=sent, content_type="application/json")
+
+
+def deliveries(app: Flask) -> int:
+    with app.app_context():
+        return len(db.session.scalars(db.select(get_models(db).delivery)).all())
+
+
 def test_signed_payment_moves_an_order_to_paid_and_it_ships(example: Flask, web: FlaskClient) -> None:
     page = new_order(web)
     ref = page["stubref"]
@@ -228,10 +239,9 @@ def test_signed_payment_moves_an_order_to_paid_and_it_ships(example: Flask, web:
     assert (page["state"], page["data"]) == (
         "awaiting_payment", {"items": ["espresso machine"], "total": 2500, "currency": "zar"})
     assert list(page["webhooks"]) == ["payment_received"]
-    body, headers = payment_event(ref, 2500)
-    response = web.post(page["webhooks"]["payment_received"], data=body, headers=headers,
-                        content_type="application/json")
+    response = pay(web, page, payment_event(ref, 2500))
     assert response.status_code == 200, response.get_json()
+    assert "Idempotent-Replayed" not in response.headers
     state, data, _ = snapshot(example, ref)
     event = data["payload"]
     assert state == "paid"
@@ -245,12 +255,63 @@ def test_signed_payment_moves_an_order_to_paid_and_it_ships(example: Flask, web:
         ("payment_received", "webhook", "awaiting_payment", "paid"), ("ship", "webhook", "paid", "shipped")]
 
 
-def edited_event(ref: str, edit: Any) -> tuple[bytes, dict[str, str]]:
-    body, _ = payment_event(ref, 2500)
-    event = json.loads(body)
+def test_a_retried_event_is_answered_again_and_runs_once(example: Flask, web: FlaskClient) -> None:
+    page = new_order(web)
+    ref = page["stubref"]
+    body = payment_event(ref, 2500)
+    first = pay(web, page, body)
+    paid = snapshot(example, ref)
+    # The processor retries with the same event, signed again a minute later.
+    again = pay(web, page, body, stripe_headers(body, config.stripe_secret(), timestamp=int(time.time()) + 60))
+    assert (first.status_code, again.status_code, again.headers["Idempotent-Replayed"]) == (200, 200, "true")
+    assert again.get_json() == first.get_json()
+    assert snapshot(example, ref) == paid
+    assert [p[0] for p in paid[2]] == ["payment_received"]
+    with example.app_context():
+        [post] = stubber.get_stub(ref).posts
+        assert post.delivery_id == json.loads(body)["id"]
+    assert deliveries(example) == 1
+    other = pay(web, page, payment_event(ref, 2500))
+    assert_problem(other, 409, "action_not_in_state")
+    assert snapshot(example, ref) == paid
+
+
+def signatures(body: bytes) -> dict[str, dict[str, str]]:
+    """Headers a payment notification must not get through with."""
+    secret, now = config.stripe_secret(), int(time.time())
+    valid = stripe_headers(body, secret)["Stripe-Signature"]
+    return {
+        "unsigned": {},
+        "wrong-secret": stripe_headers(body, "whsec_another_shops_secret"),
+        "stale": stripe_headers(body, secret, timestamp=now - 600),
+        "from-the-future": stripe_headers(body, secret, timestamp=now + 600),
+        "forged": stripe_headers(body.replace(b'"amount": 2500', b'"amount": 250000'), secret),
+        "no-timestamp": {"Stripe-Signature": valid.split(",", 1)[1]},
+        "made-up": {"Stripe-Signature": f"t={now},v1={'0' * 64}"},
+    }
+
+
+@pytest.mark.parametrize("kind", list(signatures(b"")))
+def test_payments_that_are_not_the_processors_write_nothing(example: Flask, web: FlaskClient, kind: str) -> None:
+    page = new_order(web)
+    ref = page["stubref"]
+    body = payment_event(ref, 2500)
+    assert_problem(pay(web, page, body, signatures(body)[kind]), 401, "unauthorized")
+    assert snapshot(example, ref) == ("awaiting_payment", page["data"], [])
+    assert deliveries(example) == 0
+    assert pay(web, page, body).status_code == 200  # the real one, sent afterwards, still runs
+
+
+def test_the_demo_signs_as_the_testing_kit_does() -> None:
+    body = payment_event("2026-12-04-7QK2-M9XD", 2500)
+    assert stripe_signature(body, "whsec_test", 1796376600) == stripe_headers(
+        body, "whsec_test", timestamp=1796376600)["Stripe-Signature"]
+
+
+def edited_event(ref: str, edit: Any) -> bytes:
+    event = json.loads(payment_event(ref, 2500))
     edit(event)
-    raw = json.dumps(event).encode()
-    return raw, {"Stripe-Signature": stripe_signature(raw, config.stripe_secret())}
+    return json.dumps(event).encode()
 
 
 PAYMENT_REFUSALS = [
@@ -268,13 +329,11 @@ def test_refused_payments_write_nothing(example: Flask, web: FlaskClient, edit: 
                                         errors: dict[str, Any] | None) -> None:
     page = new_order(web)
     ref = page["stubref"]
-    body, headers = edited_event(ref, edit)
-    response = web.post(page["webhooks"]["payment_received"], data=body, headers=headers,
-                        content_type="application/json")
-    problem = assert_problem(response, status, code)
+    problem = assert_problem(pay(web, page, edited_event(ref, edit)), status, code)
     if errors is not None:
         assert problem["errors"] == errors
     assert snapshot(example, ref) == ("awaiting_payment", page["data"], [])
+    assert deliveries(example) == 0
 
 
 # -- job 4: a link in an email grants access --------------------------------------------------------------
@@ -495,16 +554,15 @@ def test_demo_against_gunicorn(example: Flask, gunicorn: str) -> None:
     demo = subprocess.run([sys.executable, "-m", "example_app.demo", gunicorn], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "19 steps, 0 unexpected" in demo.stdout
+    assert "21 steps, 0 unexpected" in demo.stdout
     for change in ("303 to /support/thanks?ref=", "422, nothing created", "new -> open", "pending -> solved",
-                   "solved -> closed", "awaiting_payment -> paid", "paid -> shipped", "422, pending -> pending",
+                   "solved -> closed", "401, awaiting_payment -> awaiting_payment", "200, awaiting_payment -> paid",
+                   "200 Idempotent-Replayed, paid -> paid", "paid -> shipped", "422, pending -> pending",
                    "409, closed -> closed", "200, awaiting_confirmation -> awaiting_confirmation",
                    "200, awaiting_confirmation -> authorized", "410, authorized -> authorized",
                    "409, authorized -> authorized"):
         assert change in demo.stdout
     with example.app_context():
-        from flask_stubber.models import get_models
-
         states = sorted(stub.state for stub in db.session.scalars(db.select(get_models(db).stub)))
     assert states == ["authorized", "closed", "shipped"]
 
