@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -107,6 +108,19 @@ def app(database_url: str, db: SQLAlchemy, stubber: StubberWebhooks, app_config:
         db.create_all()
     yield app
     with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@contextmanager
+def own_tables(db: SQLAlchemy) -> Iterator[None]:
+    """Fresh tables for an app, dropped afterwards; call inside its app context."""
+    db.drop_all()
+    db.create_all()
+    try:
+        yield
+    finally:
         db.session.remove()
         db.drop_all()
         db.engine.dispose()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import uuid as uuidlib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +18,7 @@ from flask_stubber import StubberWebhooks, signals
 from flask_stubber.errors import ActionNotFound, StubNotFound, WebhookConflict, WebhookNotFound
 from flask_stubber.models import utcnow
 
-from .conftest import ORDER, count_rows, make_app
+from .conftest import ORDER, count_rows, make_app, own_tables
 from .test_concurrency import fire, server  # noqa: F401  (the fixture is used by name)
 from .test_webhooks import assert_problem
 
@@ -397,14 +395,3 @@ def test_webhooks_of_a_host_stub_model(database_url: str) -> None:
         assert (got.state, [h.uuid for h in got.webhooks]) == ("cancelled", [hook.uuid])
 
 
-@contextmanager
-def own_tables(db: SQLAlchemy) -> Iterator[None]:
-    """Fresh tables for an app a test builds itself, dropped afterwards."""
-    db.drop_all()
-    db.create_all()
-    try:
-        yield
-    finally:
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from flask_stubber import StubberWebhooks, StubMixin
 
-from .conftest import ORDER, make_app
+from .conftest import ORDER, make_app, own_tables
 
 
 def _state_engine() -> Any:
@@ -91,18 +90,6 @@ def test_mapper_events_see_the_change(app: Flask, stubber: StubberWebhooks, db: 
     assert calls == ["cancelled"]
 
 
-@contextmanager
-def fresh_tables(app: Flask, db: SQLAlchemy) -> Iterator[None]:
-    """Create the app's tables inside its context, and drop them afterwards."""
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-        try:
-            yield
-        finally:
-            db.session.remove()
-            db.drop_all()
-            db.engine.dispose()
 
 
 def test_tracked_modifications_include_stub_and_post(database_url: str, db: SQLAlchemy,
@@ -113,7 +100,7 @@ def test_tracked_modifications_include_stub_and_post(database_url: str, db: SQLA
     def receiver(sender: Flask, changes: list[tuple[Any, str]]) -> None:
         seen.extend((type(model).__name__, operation) for model, operation in changes)
 
-    with fresh_tables(app, db):
+    with app.app_context(), own_tables(db):
         stub = stubber.create_stub("order")
         models_committed.connect(receiver, app)
         try:
@@ -131,7 +118,7 @@ def test_host_model_onupdate_columns_are_kept(database_url: str, db: SQLAlchemy)
     ext = StubberWebhooks(db=db, stub_model=Ticket)
     ext.register_template(ORDER)
     app = make_app(database_url, db, ext)
-    with fresh_tables(app, db):
+    with app.app_context(), own_tables(db):
         ref = ext.create_stub("order").stubref
         assert ext.get_stub(ref).revision is None
         db.session.remove()
