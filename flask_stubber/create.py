@@ -75,7 +75,7 @@ def create_from_webhook(engine: Engine, template_name: str, payload: dict[str, A
         outcome = Outcome(
             stubref=stub.stubref, action_name="create", post_id=post.id, state=stub.state,
             data=copy.deepcopy(stub.data), results={}, stub=stub, post=post,
-            synchronous=create.webhooks.synchronous, webhooks=create.webhooks,
+            webhooks=create.webhooks,
         )
         if hooks is not None:
             hooks.record(outcome)

@@ -122,7 +122,6 @@ class Outcome:
     results: dict[str, Any]
     stub: Any
     post: Any
-    synchronous: bool = False
     #: The ``webhooks`` options of the action that ran, which shape the HTTP answer.
     webhooks: WebhookOptions = field(default_factory=WebhookOptions)
 
@@ -384,7 +383,7 @@ class Engine:
         outcome = Outcome(
             stubref=stub.stubref, action_name=action_name, post_id=post.id, state=to_state,
             data=copy.deepcopy(stub.data), results=ctx.results, stub=stub, post=post,
-            synchronous=action.webhooks.synchronous, webhooks=action.webhooks,
+            webhooks=action.webhooks,
         )
         if before_commit is not None:
             before_commit(outcome)
